@@ -1,0 +1,52 @@
+namespace RobustEval.Geometry;
+
+/// <summary>The ℓ∞ ball: every coordinate moves at most ε. Its steepest-ascent step is the fast gradient sign method.</summary>
+public sealed class LinfBall : NormBall
+{
+    public override NormKind Kind => NormKind.Linf;
+
+    public override double Norm(ReadOnlySpan<float> v)
+    {
+        float max = 0;
+        foreach (float x in v)
+        {
+            max = Math.Max(max, Math.Abs(x));
+        }
+        return max;
+    }
+
+    public override double DualNorm(ReadOnlySpan<float> g)
+    {
+        double sum = 0;
+        foreach (float x in g)
+        {
+            sum += Math.Abs(x);
+        }
+        return sum;
+    }
+
+    // Goodfellow et al., eq. 2: Δ = ε · sign(g).
+    public override void SteepestAscent(ReadOnlySpan<float> g, float eps, Span<float> delta)
+    {
+        for (int i = 0; i < g.Length; i++)
+        {
+            delta[i] = g[i] > 0 ? eps : g[i] < 0 ? -eps : 0f;
+        }
+    }
+
+    public override void Project(Span<float> delta, float eps)
+    {
+        for (int i = 0; i < delta.Length; i++)
+        {
+            delta[i] = Math.Clamp(delta[i], -eps, eps);
+        }
+    }
+
+    public override void RandomStart(Random random, float eps, Span<float> delta)
+    {
+        for (int i = 0; i < delta.Length; i++)
+        {
+            delta[i] = (float)((2 * random.NextDouble() - 1) * eps);
+        }
+    }
+}
