@@ -4,7 +4,7 @@ namespace RobustEval.Data;
 /// A data file that cannot be used as it is. The message always starts with the file's path, so a command
 /// line can print it as its one-line error.
 /// </summary>
-public sealed class DataFormatException : Exception
+public sealed class DataFormatException : UserErrorException
 {
     public DataFormatException(string path, string problem)
         : base($"{path}: {problem}")

@@ -1,0 +1,84 @@
+using RobustEval.Trainer.Architectures;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn.functional;
+
+namespace RobustEval.Trainer.Training;
+
+/// <summary>Result of an iterative attack on a training batch.</summary>
+internal sealed record PgdResult(Tensor Adversarial, Tensor Fosc, Tensor StepsTaken) : IDisposable
+{
+    public void Dispose()
+    {
+        Adversarial.Dispose();
+        Fosc.Dispose();
+        StepsTaken.Dispose();
+    }
+}
+
+/// <summary>
+/// The attacks the trainer runs on its own minibatches. The caller puts the model in evaluation mode first, so
+/// BatchNorm uses its running statistics and dropout is off while the perturbation is computed (the update
+/// itself then runs in training mode).
+/// </summary>
+internal static class AdversarialExamples
+{
+    /// <summary>
+    /// ∇ₓ of each example's own cross-entropy loss (the summed loss, so no 1/B factor: FOSC values are per example).
+    /// </summary>
+    public static Tensor InputGradient(Network model, Tensor x, Tensor y)
+    {
+        using var scope = NewDisposeScope();
+        var input = x.detach().requires_grad_(true);
+        var loss = cross_entropy(model.forward(input), y, reduction: TorchSharp.torch.nn.Reduction.Sum);
+        var gradient = TorchSharp.torch.autograd.grad([loss], [input])[0];
+        return gradient.detach().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Algorithm 1's step: x + Δ with Δ the steepest ascent of eq. 11 in the ball of radius ε.</summary>
+    public static Tensor SingleStep(Network model, Tensor x, Tensor y, TensorBall ball, double eps, bool clip)
+    {
+        using var scope = NewDisposeScope();
+        var gradient = InputGradient(model, x, y);
+        var adversarial = x + ball.SteepestAscent(gradient, eps);
+        if (clip)
+        {
+            adversarial = adversarial.clamp(0, 1);
+        }
+        return adversarial.detach().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// PGD from a uniform random start in the ball: <paramref name="steps"/> steepest-ascent steps of size
+    /// <paramref name="stepSize"/>, each followed by projection onto the ball around x and clipping to [0, 1].
+    /// With a <paramref name="foscThreshold"/> (Wang et al.'s dynamic training) an example stops moving as soon as
+    /// its FOSC at the current iterate is at most the threshold. The FOSC returned is at the final iterate.
+    /// </summary>
+    public static PgdResult Pgd(Network model, Tensor x, Tensor y, TensorBall ball, double eps, double stepSize, int steps,
+        double? foscThreshold)
+    {
+        using var scope = NewDisposeScope();
+        var adversarial = (x + ball.RandomStart(x, eps)).clamp(0, 1);
+        var active = ones(x.shape[0], dtype: ScalarType.Bool, device: x.device);
+        var taken = zeros(x.shape[0], dtype: ScalarType.Int64, device: x.device);
+        var gradient = InputGradient(model, adversarial, y);
+        for (int k = 0; k < steps; k++)
+        {
+            if (foscThreshold is { } threshold)
+            {
+                active = ball.Fosc(adversarial, x, gradient, eps) > threshold;
+                if (!active.any().item<bool>())
+                {
+                    break;
+                }
+            }
+            var moved = adversarial + ball.SteepestAscent(gradient, stepSize);
+            moved = (x + ball.Project(moved - x, eps)).clamp(0, 1);
+            var mask = active.view([-1, .. Enumerable.Repeat(1L, (int)x.dim() - 1)]);
+            adversarial = where(mask, moved, adversarial).detach();
+            taken += active.to_type(ScalarType.Int64);
+            gradient = InputGradient(model, adversarial, y);
+        }
+        var fosc = ball.Fosc(adversarial, x, gradient, eps);
+        return new PgdResult(adversarial.MoveToOuterDisposeScope(), fosc.MoveToOuterDisposeScope(), taken.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,306 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using RobustEval.Data;
+using RobustEval.Geometry;
+using RobustEval.IO;
+using RobustEval.ModelCards;
+using RobustEval.Onnx;
+using RobustEval.Trainer.Architectures;
+using RobustEval.Trainer.Export;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn.functional;
+
+namespace RobustEval.Trainer.Training;
+
+/// <summary>What a training run reports while it works.</summary>
+internal interface ITrainingProgress
+{
+    void RunStarted(int firstEpoch, int epochs, int batchesPerEpoch);
+
+    void BatchDone(int epoch, int batch, double meanLoss, double accuracy, double imagesPerSecond);
+
+    void EpochDone(EpochMetrics metrics);
+}
+
+/// <summary>The files a run writes beside its <c>.onnx</c>.</summary>
+internal sealed record TrainingPaths(string Model)
+{
+    public string Metrics => Path.ChangeExtension(Model, ".metrics.jsonl");
+
+    public string Checkpoint => Path.ChangeExtension(Model, ".ckpt");
+}
+
+internal sealed record TrainingResult(TrainingPaths Paths, IReadOnlyList<EpochMetrics> History, double TestAccuracy, ModelCard Card);
+
+/// <summary>
+/// One training run: the loop over epochs and minibatches for every method, a checkpoint after each complete
+/// epoch, the metrics log, and the ONNX export at the end. The same seed and thread count give the same
+/// weights, whether or not the run was interrupted and resumed: every epoch's shuffle and every batch's random
+/// numbers (dropout, random starts) are derived from (seed, epoch, batch) rather than from a running stream.
+/// </summary>
+internal sealed class TrainingRun(TrainingOptions options, Dataset train, Dataset test, Device device, TrainingPaths paths,
+    ITrainingProgress progress, string? modelName = null)
+{
+    private const int EvaluationBatch = 1000;
+
+    public TrainingResult Run(bool resume)
+    {
+        var spec = ArchitectureCatalog.Get(options.Architecture);
+        options.Validate(spec, train, test);
+        PrepareOutput();
+
+        manual_seed(options.Seed);
+        using var model = new Network(spec);
+        var (mean, std) = train.ChannelStatistics();
+        model.Standardization.Set(mean, std);
+        model.to(device);
+        using var optimizer = new Sgd(model.parameters(), options.Momentum, options.WeightDecay);
+
+        var history = new List<EpochMetrics>();
+        int firstEpoch = 0;
+        if (File.Exists(paths.Checkpoint))
+        {
+            if (!resume)
+            {
+                throw new UserErrorException(
+                    $"{paths.Checkpoint} holds an unfinished run: pass --resume to continue it, or delete it to start over");
+            }
+            var saved = Checkpoint.Peek(paths.Checkpoint);
+            if (saved.Fingerprint != options.Fingerprint())
+            {
+                throw new UserErrorException(
+                    $"{paths.Checkpoint} was written by a run with other settings; delete it to start over with these");
+            }
+            var state = Checkpoint.Load(paths.Checkpoint, model, optimizer);
+            history.AddRange(state.History);
+            firstEpoch = state.EpochsDone;
+        }
+
+        using var trainX = tensor(train.Pixels.ToArray(), [train.Count, train.Channels, train.Height, train.Width]).to(device);
+        using var trainY = tensor(train.Labels.ToArray()).to(device);
+        using var testX = tensor(test.Pixels.ToArray(), [test.Count, test.Channels, test.Height, test.Width]).to(device);
+        using var testY = tensor(test.Labels.ToArray()).to(device);
+        int batches = (train.Count + options.BatchSize - 1) / options.BatchSize;
+        progress.RunStarted(firstEpoch, options.Epochs, batches);
+
+        for (int epoch = firstEpoch; epoch < options.Epochs; epoch++)
+        {
+            var metrics = TrainEpoch(model, optimizer, trainX, trainY, testX, testY, epoch, batches);
+            history.Add(metrics);
+            Checkpoint.Save(paths.Checkpoint, model, optimizer, new Checkpoint(epoch + 1, options.Fingerprint(), history));
+            WriteMetrics(history);
+            progress.EpochDone(metrics);
+        }
+
+        double accuracy = Accuracy(model, testX, testY);
+        var card = Card(spec, mean, std, accuracy);
+        OnnxFiles.Save(OnnxExporter.Export(model, card), paths.Model);
+        WriteMetrics(history);
+        File.Delete(paths.Checkpoint);
+        return new TrainingResult(paths, history, accuracy, card);
+    }
+
+    private EpochMetrics TrainEpoch(Network model, Sgd optimizer, Tensor trainX, Tensor trainY, Tensor testX, Tensor testY, int epoch, int batches)
+    {
+        var clock = Stopwatch.StartNew();
+        double rate = options.LearningRates.RateAt(epoch);
+        double? threshold = options.Method == TrainingMethod.Dynamic
+            ? Fosc.Threshold(options.CMax, epoch, options.RampEpochs > 0 ? options.RampEpochs : options.Epochs * 5.0 / 6.0)
+            : null;
+        var order = Shuffle(train.Count, epoch);
+        var ball = options.Ball;
+        double lossSum = 0, foscSum = 0, stepsSum = 0;
+        long correct = 0, seen = 0;
+
+        for (int b = 0; b < batches; b++)
+        {
+            using var scope = NewDisposeScope();
+            manual_seed(BatchSeed(epoch, b));
+            if (device.type == DeviceType.CUDA)
+            {
+                cuda.manual_seed_all(BatchSeed(epoch, b));
+            }
+            int start = b * options.BatchSize;
+            int count = Math.Min(options.BatchSize, train.Count - start);
+            var index = tensor(order.AsSpan(start, count).ToArray()).to(device);
+            var x = trainX.index_select(0, index);
+            var y = trainY.index_select(0, index);
+
+            Tensor trainedOn = x;
+            Tensor? extra = null;
+            if (options.Method.IsAdversarial())
+            {
+                model.eval();
+                switch (options.Method)
+                {
+                    case TrainingMethod.Robust:
+                        trainedOn = AdversarialExamples.SingleStep(model, x, y, ball, options.Eps, options.Clip);
+                        break;
+                    case TrainingMethod.Mix:
+                        extra = AdversarialExamples.SingleStep(model, x, y, ball, options.Eps, options.Clip);
+                        break;
+                    default:
+                        var pgd = AdversarialExamples.Pgd(model, x, y, ball, options.Eps, options.StepSize, options.Steps, threshold);
+                        trainedOn = pgd.Adversarial;
+                        foscSum += pgd.Fosc.sum().item<float>();
+                        stepsSum += pgd.StepsTaken.sum().item<long>();
+                        break;
+                }
+                model.train();
+            }
+            else
+            {
+                model.train();
+            }
+
+            var logits = model.forward(trainedOn);
+            var loss = cross_entropy(logits, y);
+            if (extra is not null)
+            {
+                loss = options.Alpha * loss + (1 - options.Alpha) * cross_entropy(model.forward(extra), y);
+            }
+            optimizer.ZeroGrad();
+            loss.backward();
+            optimizer.Step(rate);
+
+            lossSum += loss.item<float>() * count;
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+            seen += count;
+            progress.BatchDone(epoch, b, lossSum / seen, (double)correct / seen, seen / clock.Elapsed.TotalSeconds);
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        double accuracy = Accuracy(model, testX, testY);
+        bool iterative = options.Method.IsIterative();
+        return new EpochMetrics
+        {
+            Epoch = epoch + 1,
+            LearningRate = rate,
+            TrainLoss = lossSum / seen,
+            TrainAccuracy = (double)correct / seen,
+            TestAccuracy = accuracy,
+            FoscThreshold = threshold,
+            MeanFosc = iterative ? foscSum / seen : null,
+            MeanSteps = iterative ? stepsSum / seen : null,
+            Seconds = seconds,
+            ImagesPerSecond = seen / seconds,
+        };
+    }
+
+    /// <summary>Clean accuracy in evaluation mode, in batches.</summary>
+    public static double Accuracy(Network model, Tensor x, Tensor y)
+    {
+        model.eval();
+        using var _ = no_grad();
+        long correct = 0;
+        long n = x.shape[0];
+        for (long start = 0; start < n; start += EvaluationBatch)
+        {
+            using var scope = NewDisposeScope();
+            long count = Math.Min(EvaluationBatch, n - start);
+            var logits = model.forward(x.narrow(0, start, count));
+            correct += logits.argmax(1).eq(y.narrow(0, start, count)).sum().item<long>();
+        }
+        return (double)correct / n;
+    }
+
+    private long[] Shuffle(int count, int epoch)
+    {
+        var order = new long[count];
+        for (int i = 0; i < count; i++)
+        {
+            order[i] = i;
+        }
+        var random = new Random(unchecked(options.Seed * 1_000_003 + epoch));
+        random.Shuffle(order);
+        return order;
+    }
+
+    private long BatchSeed(int epoch, int batch) => options.Seed * 1_000_003L + epoch * 10_007L + batch;
+
+    private ModelCard Card(NetworkSpec spec, float[] mean, float[] std, double accuracy)
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["batch_size"] = options.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["lr"] = ModelCard.Format(options.LearningRate),
+            ["lr_schedule"] = options.Schedule,
+            ["momentum"] = ModelCard.Format(options.Momentum),
+            ["weight_decay"] = ModelCard.Format(options.WeightDecay),
+            ["seed"] = options.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["train_data"] = train.Source,
+        };
+        switch (options.Method)
+        {
+            case TrainingMethod.Robust or TrainingMethod.Mix:
+                settings["clip"] = options.Clip ? "true" : "false";
+                if (options.Norm == NormKind.L1)
+                {
+                    settings["pixels"] = options.Pixels.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+                if (options.Method == TrainingMethod.Mix)
+                {
+                    settings["alpha"] = ModelCard.Format(options.Alpha);
+                }
+                break;
+            case TrainingMethod.Pgd or TrainingMethod.Dynamic:
+                settings["steps"] = options.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                settings["step_size"] = ModelCard.Format(options.StepSize);
+                if (options.Method == TrainingMethod.Dynamic)
+                {
+                    settings["c_max"] = ModelCard.Format(options.CMax);
+                    settings["ramp_epochs"] = ModelCard.Format(options.RampEpochs > 0 ? options.RampEpochs : options.Epochs * 5.0 / 6.0);
+                }
+                break;
+        }
+        return new ModelCard
+        {
+            Name = modelName ?? Path.GetFileNameWithoutExtension(paths.Model),
+            Architecture = spec.Name,
+            Dataset = options.Data,
+            ClassNames = train.ClassNames,
+            Mean = mean,
+            Std = std,
+            Method = options.Method.Name(),
+            Norm = options.Method.IsAdversarial() ? options.Norm.Name() : null,
+            Eps = options.Method.IsAdversarial() ? options.Eps : null,
+            Epochs = options.Epochs,
+            CleanAccuracy = accuracy,
+            TestData = test.Source,
+            TrainerVersion = TrainerInfo.Version,
+            Settings = settings,
+        };
+    }
+
+    private void WriteMetrics(IReadOnlyList<EpochMetrics> history)
+    {
+        var text = new StringBuilder();
+        foreach (var metrics in history)
+        {
+            text.Append(JsonSerializer.Serialize(metrics)).Append('\n');
+        }
+        AtomicFile.WriteAllText(paths.Metrics, text.ToString());
+    }
+
+    /// <summary>Fails before any work when the output cannot be written, so nothing is trained for nothing.</summary>
+    private void PrepareOutput()
+    {
+        if (!paths.Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new UserErrorException($"--out {paths.Model}: the model file must end in .onnx");
+        }
+        var directory = Path.GetDirectoryName(Path.GetFullPath(paths.Model))!;
+        try
+        {
+            Directory.CreateDirectory(directory);
+            var probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"--out {paths.Model}: cannot write to {directory} ({e.Message})");
+        }
+    }
+}
