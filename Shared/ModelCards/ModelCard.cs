@@ -100,9 +100,9 @@ public sealed record ModelCard
             Std = ParseJson<float[]>(Get("normalization_std")),
             Method = Get("method"),
             Norm = Get("norm"),
-            Eps = ParseFloat(Get("eps")),
+            Eps = ParseDouble(Get("eps")),
             Epochs = int.TryParse(Get("epochs"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int e) ? e : null,
-            CleanAccuracy = ParseFloat(Get("clean_accuracy")),
+            CleanAccuracy = ParseDouble(Get("clean_accuracy")),
             TestData = Get("test_data"),
             TrainerVersion = Get("trainer_version"),
             Settings = properties.Where(p => p.Key.StartsWith("setting.", StringComparison.Ordinal))
@@ -129,6 +129,9 @@ public sealed record ModelCard
 
     private static IEnumerable<KeyValuePair<string, string>> Optional(string key, string? value) =>
         value is null ? [] : [new(key, value)];
+
+    private static double? ParseDouble(string? text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : null;
 
     private static float? ParseFloat(string? text) =>
         float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) ? v : null;

@@ -81,6 +81,8 @@ internal static class TrainCommand
             {
                 throw new UserErrorException($"--method {chosenMethod.Name()} needs --eps");
             }
+            var paths = new TrainingPaths(parse.GetValue(output)!);
+            paths.EnsureWritable();
             var (trainSet, testSet, dataName) = LoadData(parse.GetValue(data)!, parse.GetValue(testData), parse.GetValue(limit));
             var options = new TrainingOptions
             {
@@ -106,7 +108,6 @@ internal static class TrainCommand
             };
             options.Validate(spec, trainSet, testSet);
             var torchDevice = TorchRuntime.Initialize(parse.GetValue(device)!, parse.GetValue(threads));
-            var paths = new TrainingPaths(parse.GetValue(output)!);
             Console.WriteLine($"training {spec.Name} ({options.Method.Name()}{Describe(options)}) on {trainSet.Count:N0} images " +
                 $"({trainSet.Source}), testing on {testSet.Count:N0}, device {torchDevice.type.ToString().ToLowerInvariant()}");
             var result = ConsoleTrainingProgress.Run(progress => new TrainingRun(options, trainSet, testSet, torchDevice, paths, progress,

@@ -27,6 +27,27 @@ internal interface ITrainingProgress
 /// <summary>The files a run writes beside its <c>.onnx</c>.</summary>
 internal sealed record TrainingPaths(string Model)
 {
+    /// <summary>Fails before any work when the output cannot be written, so nothing is trained for nothing.</summary>
+    public void EnsureWritable()
+    {
+        if (!Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new UserErrorException($"--out {Model}: the model file must end in .onnx");
+        }
+        var directory = Path.GetDirectoryName(Path.GetFullPath(Model))!;
+        try
+        {
+            Directory.CreateDirectory(directory);
+            var probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"--out {Model}: cannot write to {directory} ({e.Message})");
+        }
+    }
+
     public string Metrics => Path.ChangeExtension(Model, ".metrics.jsonl");
 
     public string Checkpoint => Path.ChangeExtension(Model, ".ckpt");
@@ -49,7 +70,7 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
     {
         var spec = ArchitectureCatalog.Get(options.Architecture);
         options.Validate(spec, train, test);
-        PrepareOutput();
+        paths.EnsureWritable();
 
         manual_seed(options.Seed);
         using var model = new Network(spec);
@@ -281,26 +302,5 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
             text.Append(JsonSerializer.Serialize(metrics)).Append('\n');
         }
         AtomicFile.WriteAllText(paths.Metrics, text.ToString());
-    }
-
-    /// <summary>Fails before any work when the output cannot be written, so nothing is trained for nothing.</summary>
-    private void PrepareOutput()
-    {
-        if (!paths.Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new UserErrorException($"--out {paths.Model}: the model file must end in .onnx");
-        }
-        var directory = Path.GetDirectoryName(Path.GetFullPath(paths.Model))!;
-        try
-        {
-            Directory.CreateDirectory(directory);
-            var probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UserErrorException($"--out {paths.Model}: cannot write to {directory} ({e.Message})");
-        }
     }
 }
