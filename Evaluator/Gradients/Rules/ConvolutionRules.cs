@@ -1,0 +1,118 @@
+using RobustEval.Evaluator.Classifiers;
+using static RobustEval.Onnx.GraphBuilder;
+
+namespace RobustEval.Evaluator.Gradients.Rules;
+
+/// <summary>Window geometry shared by convolutions and pooling: strides, dilations and explicit pads per spatial axis.</summary>
+internal sealed record Window(long[] Kernel, long[] Strides, long[] Dilations, long[] PadsBegin, long[] PadsEnd)
+{
+    /// <summary>
+    /// The window geometry of a Conv/MaxPool/AveragePool node over input <paramref name="x"/> with output
+    /// <paramref name="y"/>; auto_pad SAME_UPPER/SAME_LOWER/VALID is turned into explicit pads using the shapes.
+    /// </summary>
+    public static Window Of(NodeProto node, long[] kernel, TensorInfo x, TensorInfo y)
+    {
+        int spatial = kernel.Length;
+        long[] Fill(string name, long value) => GradientContext.Ints(node, name) is { Length: > 0 } v ? v : Enumerable.Repeat(value, spatial).ToArray();
+        var strides = Fill("strides", 1);
+        var dilations = Fill("dilations", 1);
+        var pads = GradientContext.Ints(node, "pads") is { Length: > 0 } p ? p : new long[2 * spatial];
+        var begin = pads[..spatial];
+        var end = pads[spatial..];
+        var autoPad = GradientContext.String(node, "auto_pad") ?? "NOTSET";
+        if (autoPad is "SAME_UPPER" or "SAME_LOWER")
+        {
+            for (int i = 0; i < spatial; i++)
+            {
+                long input = x.Dims[2 + i];
+                long output = y.Dims[2 + i];
+                long total = Math.Max((output - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - input, 0);
+                begin[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+                end[i] = total - begin[i];
+            }
+        }
+        else if (autoPad == "VALID")
+        {
+            begin = new long[spatial];
+            end = new long[spatial];
+        }
+        return new Window(kernel, strides, dilations, begin, end);
+    }
+
+    /// <summary>
+    /// Pads and output padding for the ConvTranspose that maps a gradient of the output back onto the input:
+    /// it must start at −pads_begin and end exactly at the input's size, so the end pad is whatever the windows
+    /// covered past the input (a negative amount becomes output padding).
+    /// </summary>
+    public (long[] Pads, long[] OutputPadding) Transposed(TensorInfo x, TensorInfo y)
+    {
+        int spatial = Kernel.Length;
+        var end = new long[spatial];
+        var outputPadding = new long[spatial];
+        for (int i = 0; i < spatial; i++)
+        {
+            long covered = (y.Dims[2 + i] - 1) * Strides[i] + (Kernel[i] - 1) * Dilations[i] + 1;
+            long past = covered - x.Dims[2 + i] - PadsBegin[i];
+            end[i] = Math.Max(past, 0);
+            outputPadding[i] = Math.Max(-past, 0);
+        }
+        return ([.. PadsBegin, .. end], outputPadding);
+    }
+}
+
+/// <summary>Conv: the input gradient is ConvTranspose(dY, W) with the forward strides, dilations, pads and group.</summary>
+internal sealed class ConvRule : IBackwardRule
+{
+    public IReadOnlyList<string> OpTypes => ["Conv"];
+
+    public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c)
+    {
+        if (wanted.Length > 1 && (wanted[1] || (wanted.Length > 2 && wanted[2])))
+        {
+            throw new GradientException($"Conv node '{node.Name}' has weights that depend on the input; only input gradients are supported");
+        }
+        var x = c.Info(node.Input[0]);
+        var y = c.Info(node.Output[0]);
+        var w = c.Info(node.Input[1]);
+        var window = Window.Of(node, w.Dims[2..], x, y);
+        var (pads, outputPadding) = window.Transposed(x, y);
+        var dx = c.Op("ConvTranspose", [dOut[0]!, node.Input[1]],
+            Attr("strides", window.Strides), Attr("dilations", window.Dilations), Attr("pads", pads),
+            Attr("output_padding", outputPadding), Attr("group", GradientContext.Int(node, "group", 1)),
+            Attr("kernel_shape", window.Kernel));
+        var result = new string?[node.Input.Count];
+        result[0] = dx;
+        return result;
+    }
+}
+
+/// <summary>ConvTranspose: the input gradient is Conv(dY, W) with the same strides, dilations, pads and group.</summary>
+internal sealed class ConvTransposeRule : IBackwardRule
+{
+    public IReadOnlyList<string> OpTypes => ["ConvTranspose"];
+
+    public string? Check(NodeProto node, GradientContext c) =>
+        GradientContext.Ints(node, "output_shape") is { Length: > 0 } || (GradientContext.String(node, "auto_pad") ?? "NOTSET") is "SAME_UPPER" or "SAME_LOWER"
+            ? "ConvTranspose with output_shape or SAME padding is not supported (give explicit pads)"
+            : null;
+
+    public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c)
+    {
+        if (wanted.Length > 1 && (wanted[1] || (wanted.Length > 2 && wanted[2])))
+        {
+            throw new GradientException($"ConvTranspose node '{node.Name}' has weights that depend on the input; only input gradients are supported");
+        }
+        var w = c.Info(node.Input[1]);
+        int spatial = w.Rank - 2;
+        long[] Fill(string name, long value) => GradientContext.Ints(node, name) is { Length: > 0 } v ? v : Enumerable.Repeat(value, spatial).ToArray();
+        var pads = (GradientContext.String(node, "auto_pad") ?? "NOTSET") == "VALID"
+            ? new long[2 * spatial]
+            : GradientContext.Ints(node, "pads") is { Length: > 0 } p ? p : new long[2 * spatial];
+        var dx = c.Op("Conv", [dOut[0]!, node.Input[1]],
+            Attr("strides", Fill("strides", 1)), Attr("dilations", Fill("dilations", 1)), Attr("pads", pads),
+            Attr("group", GradientContext.Int(node, "group", 1)), Attr("kernel_shape", w.Dims[2..]));
+        var result = new string?[node.Input.Count];
+        result[0] = dx;
+        return result;
+    }
+}

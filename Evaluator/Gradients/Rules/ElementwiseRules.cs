@@ -1,0 +1,146 @@
+namespace RobustEval.Evaluator.Gradients.Rules;
+
+/// <summary>Add, Sub, Mul, Div with numpy broadcasting: each operand's gradient summed back to its own shape.</summary>
+internal sealed class ArithmeticRule : IBackwardRule
+{
+    public IReadOnlyList<string> OpTypes => ["Add", "Sub", "Mul", "Div"];
+
+    public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c)
+    {
+        var dy = dOut[0]!;
+        var (a, b, y) = (node.Input[0], node.Input[1], node.Output[0]);
+        var result = new string?[2];
+        switch (node.OpType)
+        {
+            case "Add":
+                result[0] = wanted[0] ? c.Unbroadcast(dy, y, a) : null;
+                result[1] = wanted[1] ? c.Unbroadcast(dy, y, b) : null;
+                break;
+            case "Sub":
+                result[0] = wanted[0] ? c.Unbroadcast(dy, y, a) : null;
+                result[1] = wanted[1] ? c.Unbroadcast(c.Neg(dy), y, b) : null;
+                break;
+            case "Mul":
+                result[0] = wanted[0] ? c.Unbroadcast(c.Mul(dy, b), y, a) : null;
+                result[1] = wanted[1] ? c.Unbroadcast(c.Mul(dy, a), y, b) : null;
+                break;
+            default:
+                // y = a / b: ∂y/∂a = 1/b, ∂y/∂b = −a/b² = −y/b.
+                result[0] = wanted[0] ? c.Unbroadcast(c.Div(dy, b), y, a) : null;
+                result[1] = wanted[1] ? c.Unbroadcast(c.Neg(c.Div(c.Mul(dy, y), b)), y, b) : null;
+                break;
+        }
+        return result;
+    }
+}
+
+/// <summary>Identity-like nodes: Identity (and Dropout, which loading turns into Identity), float-to-float Cast.</summary>
+internal sealed class PassThroughRule : IBackwardRule
+{
+    public IReadOnlyList<string> OpTypes => ["Identity", "Cast"];
+
+    public string? Check(NodeProto node, GradientContext c) =>
+        node.OpType == "Cast" && GradientContext.Int(node, "to", 0) != (long)TensorProto.Types.DataType.Float
+            ? "Cast to a non-float type has no gradient"
+            : null;
+
+    public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c) => [dOut[0]];
+}
+
+/// <summary>Activations whose derivative is a mask or a simple function of the input or output.</summary>
+internal sealed class ActivationRule : IBackwardRule
+{
+    public IReadOnlyList<string> OpTypes =>
+        ["Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Neg", "Exp", "Log", "Sqrt", "Erf", "Reciprocal", "Abs"];
+
+    public string? Check(NodeProto node, GradientContext c) =>
+        node.OpType == "Clip" && ((node.Input.Count > 1 && node.Input[1].Length > 0 && c.Floats(node.Input[1]) is null)
+            || (node.Input.Count > 2 && node.Input[2].Length > 0 && c.Floats(node.Input[2]) is null))
+            ? "Clip bounds that depend on the input are not supported"
+            : null;
+
+    public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c)
+    {
+        var dy = dOut[0]!;
+        var x = node.Input[0];
+        var y = node.Output[0];
+        var zero = c.Scalar(0f);
+        string dx = node.OpType switch
+        {
+            // PyTorch's convention at the kink: the gradient of max(x, 0) at 0 is 0.
+            "Relu" => c.Where(c.Op("Greater", [x, zero]), dy, zero),
+            "LeakyRelu" => c.Where(c.Op("Greater", [x, zero]), dy, c.Mul(dy, c.Scalar(GradientContext.Float(node, "alpha", 0.01f)))),
+            "PRelu" => c.Where(c.Op("Greater", [x, zero]), dy, c.Mul(dy, node.Input[1])),
+            "Sigmoid" => c.Mul(dy, c.Mul(y, c.Sub(c.Scalar(1f), y))),
+            "Tanh" => c.Mul(dy, c.Sub(c.Scalar(1f), c.Mul(y, y))),
+            "HardSigmoid" => HardSigmoid(node, dy, x, c),
+            "HardSwish" => HardSwish(dy, x, c),
+            "Clip" => Clip(node, dy, x, c),
+            "Neg" => c.Neg(dy),
+            "Exp" => c.Mul(dy, y),
+            "Log" => c.Div(dy, x),
+            "Sqrt" => c.Div(dy, c.Mul(y, c.Scalar(2f))),
+            // d erf(x)/dx = 2/√π · exp(−x²)
+            "Erf" => c.Mul(dy, c.Mul(c.Scalar((float)(2 / Math.Sqrt(Math.PI))), c.Op("Exp", [c.Neg(c.Mul(x, x))]))),
+            "Reciprocal" => c.Neg(c.Mul(dy, c.Mul(y, y))),
+            _ => c.Mul(dy, c.Op("Sign", [x])),
+        };
+        var result = new string?[node.Input.Count];
+        result[0] = dx;
+        return result;
+    }
+
+    // y = max(0, min(1, αx + β)): slope α strictly inside the ramp, 0 on the flat parts.
+    private static string HardSigmoid(NodeProto node, string dy, string x, GradientContext c)
+    {
+        float alpha = GradientContext.Float(node, "alpha", 0.2f);
+        float beta = GradientContext.Float(node, "beta", 0.5f);
+        var z = c.Add(c.Mul(x, c.Scalar(alpha)), c.Scalar(beta));
+        var inside = c.Op("And", [c.Op("Greater", [z, c.Scalar(0f)]), c.Op("Less", [z, c.Scalar(1f)])]);
+        return c.Where(inside, c.Mul(dy, c.Scalar(alpha)), c.Scalar(0f));
+    }
+
+    // y = x · max(0, min(1, x/6 + 1/2)): 0 below −3, 1 above 3, x/3 + 1/2 between (PyTorch's convention at ±3).
+    private static string HardSwish(string dy, string x, GradientContext c)
+    {
+        var ramp = c.Add(c.Div(x, c.Scalar(3f)), c.Scalar(0.5f));
+        var slope = c.Where(c.Op("Less", [x, c.Scalar(-3f)]), c.Scalar(0f),
+            c.Where(c.Op("LessOrEqual", [x, c.Scalar(3f)]), ramp, c.Scalar(1f)));
+        return c.Mul(dy, slope);
+    }
+
+    // The gradient passes where min ≤ x ≤ max (PyTorch's clamp convention: bounds included).
+    private static string Clip(NodeProto node, string dy, string x, GradientContext c)
+    {
+        string? mask = null;
+        if (node.Input.Count > 1 && node.Input[1].Length > 0)
+        {
+            mask = c.Op("GreaterOrEqual", [x, node.Input[1]]);
+        }
+        if (node.Input.Count > 2 && node.Input[2].Length > 0)
+        {
+            var upper = c.Op("LessOrEqual", [x, node.Input[2]]);
+            mask = mask is null ? upper : c.Op("And", [mask, upper]);
+        }
+        return mask is null ? dy : c.Where(mask, dy, c.Scalar(0f));
+    }
+}
+
+/// <summary>Softmax and LogSoftmax along one axis (opset ≥ 13 semantics; older models are rewritten on loading).</summary>
+internal sealed class SoftmaxRule : IBackwardRule
+{
+    public IReadOnlyList<string> OpTypes => ["Softmax", "LogSoftmax"];
+
+    public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c)
+    {
+        var dy = dOut[0]!;
+        var y = node.Output[0];
+        int axis = GradientContext.Axis(GradientContext.Int(node, "axis", -1), c.Info(y).Rank);
+        string dx = node.OpType == "Softmax"
+            // dx = y ⊙ (dy − Σ dy ⊙ y)
+            ? c.Mul(y, c.Sub(dy, c.ReduceSum(c.Mul(dy, y), [axis], keepDims: true)))
+            // dx = dy − exp(y) ⊙ Σ dy
+            : c.Sub(dy, c.Mul(c.Op("Exp", [y]), c.ReduceSum(dy, [axis], keepDims: true)));
+        return [dx];
+    }
+}

@@ -1,0 +1,243 @@
+using RobustEval.Onnx;
+using static RobustEval.Evaluator.Tests.GradientChecker;
+using static RobustEval.Onnx.GraphBuilder;
+
+namespace RobustEval.Evaluator.Tests;
+
+/// <summary>Every backward rule against central finite differences, on shapes and attributes that exercise it.</summary>
+[TestClass]
+public sealed class RuleTests
+{
+    private static float[] RandomValues(int seed, int count, double scale = 1, double offset = 0)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale + offset)).ToArray();
+    }
+
+    private static void Unary(string op, Func<Random, float> sample, params AttributeProto[] attributes) =>
+        Verify(Model([2, 3, 4], b => b.AddMulti(op, ["x"], ["y"], attributes)), [2, 3, 4], sample);
+
+    [TestMethod]
+    public void Relu() => Unary("Relu", Distinct(24));
+
+    [TestMethod]
+    public void LeakyRelu() => Unary("LeakyRelu", Distinct(24), Attr("alpha", 0.1f));
+
+    [TestMethod]
+    public void PReluWithBroadcastSlope() =>
+        Verify(Model([2, 3, 4], b => b.AddMulti("PRelu", ["x", b.Initializer("slope", [0.1f, -0.3f, 0.5f], 3, 1)], ["y"])), [2, 3, 4], Distinct(24));
+
+    [TestMethod]
+    public void Sigmoid() => Unary("Sigmoid", r => 3 * Uniform(r));
+
+    [TestMethod]
+    public void Tanh() => Unary("Tanh", r => 2 * Uniform(r));
+
+    [TestMethod]
+    public void HardSigmoid() => Unary("HardSigmoid", Distinct(24, 10), Attr("alpha", 0.3f), Attr("beta", 0.4f));
+
+    [TestMethod]
+    public void HardSwish() => Unary("HardSwish", Distinct(24, 25));
+
+    [TestMethod]
+    public void ClipWithBothBounds() =>
+        Verify(Model([2, 3, 4], b => b.AddMulti("Clip", ["x", b.Scalar("min", -0.4f), b.Scalar("max", 0.6f)], ["y"])), [2, 3, 4], Distinct(24, 10));
+
+    [TestMethod]
+    public void ClipWithOnlyAMinimum() =>
+        Verify(Model([2, 3, 4], b => b.AddMulti("Clip", ["x", b.Scalar("min", 0.2f)], ["y"])), [2, 3, 4], Distinct(24, 10));
+
+    [TestMethod]
+    public void ElementaryFunctions()
+    {
+        Unary("Neg", Uniform);
+        Unary("Exp", Uniform);
+        Unary("Log", r => 0.5f + (float)r.NextDouble());
+        Unary("Sqrt", r => 0.5f + (float)r.NextDouble());
+        Unary("Erf", r => 1.5f * Uniform(r));
+        Unary("Reciprocal", r => 0.5f + (float)r.NextDouble());
+        Unary("Abs", Distinct(24));
+        Unary("Identity", Uniform);
+        Unary("Cast", Uniform, Attr("to", (long)TensorProto.Types.DataType.Float));
+    }
+
+    [TestMethod]
+    [DataRow(1L)]
+    [DataRow(-1L)]
+    public void Softmax(long axis) => Unary("Softmax", r => 2 * Uniform(r), Attr("axis", axis));
+
+    [TestMethod]
+    public void LogSoftmax() => Unary("LogSoftmax", r => 2 * Uniform(r), Attr("axis", 1L));
+
+    [TestMethod]
+    [DataRow("Add")]
+    [DataRow("Sub")]
+    [DataRow("Mul")]
+    [DataRow("Div")]
+    public void ArithmeticBroadcastsBothOperands(string op)
+    {
+        // x holds both operands: A (2,3,4) from its first 24 values, B (3,1) from the last 3.
+        var model = Model([1, 27], b =>
+        {
+            var a = b.Add("Reshape", [b.Add("Slice", ["x", b.Ints("s", 0, 0), b.Ints("e", 1, 24)]), b.Ints("sa", 2, 3, 4)]);
+            var c = b.Add("Reshape", [b.Add("Slice", ["x", b.Ints("s", 0, 24), b.Ints("e", 1, 27)]), b.Ints("sb", 3, 1)]);
+            b.AddMulti(op, [a, c], ["y"]);
+        });
+        Verify(model, [1, 27], r => 0.5f + (float)r.NextDouble());
+    }
+
+    [TestMethod]
+    public void ArithmeticWithAConstantAndAReversedOperandOrder() =>
+        Verify(Model([2, 3, 4], b => b.AddMulti("Div", [b.Initializer("k", RandomValues(1, 4, 1, 2), 4), b.Add("Sub", [b.Scalar("one", 1f), "x"])], ["y"])),
+            [2, 3, 4], r => (float)r.NextDouble() * 0.5f);
+
+    [TestMethod]
+    public void FanOutSumsGradients() =>
+        Verify(Model([2, 3, 4], b => b.AddMulti("Mul", [b.Add("Relu", ["x"]), b.Add("Sigmoid", ["x"])], ["y"])), [2, 3, 4], Distinct(24));
+
+    [TestMethod]
+    public void ConvWithStridesDilationsAndAsymmetricPads() =>
+        Verify(Model([2, 3, 7, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(2, 4 * 3 * 3 * 2), 4, 3, 3, 2), b.Initializer("b", RandomValues(3, 4), 4)],
+            ["y"], Attr("strides", [2L, 1]), Attr("pads", [1L, 0, 0, 1]), Attr("dilations", [1L, 2]))), [2, 3, 7, 6], Uniform);
+
+    [TestMethod]
+    public void GroupedConv() =>
+        Verify(Model([1, 6, 5, 5], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(4, 6 * 2 * 3 * 3), 6, 2, 3, 3)],
+            ["y"], Attr("group", 3L))), [1, 6, 5, 5], Uniform);
+
+    [TestMethod]
+    [DataRow("SAME_UPPER")]
+    [DataRow("SAME_LOWER")]
+    [DataRow("VALID")]
+    public void ConvWithAutoPad(string autoPad) =>
+        Verify(Model([1, 2, 7, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(5, 3 * 2 * 3 * 3), 3, 2, 3, 3)],
+            ["y"], Attr("strides", [2L, 2]), Attr("auto_pad", autoPad))), [1, 2, 7, 6], Uniform);
+
+    [TestMethod]
+    public void ConvTranspose() =>
+        Verify(Model([1, 4, 4, 5], b => b.AddMulti("ConvTranspose", ["x", b.Initializer("w", RandomValues(6, 4 * 3 * 3 * 3), 4, 3, 3, 3)],
+            ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 1, 0, 1]), Attr("output_padding", [1L, 0]))), [1, 4, 4, 5], Uniform);
+
+    [TestMethod]
+    public void MaxPoolDroppingTheLastColumn() =>
+        Verify(Model([2, 3, 6, 7], b => b.AddMulti("MaxPool", ["x"], ["y"], Attr("kernel_shape", [2L, 2]), Attr("strides", [2L, 2]))),
+            [2, 3, 6, 7], Distinct(252), step: 1e-3f);
+
+    [TestMethod]
+    public void MaxPoolWithOverlappingWindowsAndPads() =>
+        Verify(Model([1, 2, 7, 7], b => b.AddMulti("MaxPool", ["x"], ["y"], Attr("kernel_shape", [3L, 3]), Attr("strides", [2L, 2]),
+            Attr("pads", [1L, 1, 1, 1]))), [1, 2, 7, 7], Distinct(98), step: 1e-3f);
+
+    [TestMethod]
+    public void MaxPoolInCeilMode() =>
+        Verify(Model([1, 2, 7, 7], b => b.AddMulti("MaxPool", ["x"], ["y"], Attr("kernel_shape", [2L, 2]), Attr("strides", [2L, 2]),
+            Attr("ceil_mode", 1L))), [1, 2, 7, 7], Distinct(98), step: 1e-3f);
+
+    [TestMethod]
+    [DataRow(0L, 0L)]
+    [DataRow(1L, 0L)]
+    [DataRow(0L, 1L)]
+    [DataRow(1L, 1L)]
+    public void AveragePool(long countIncludePad, long ceilMode) =>
+        // In ceil mode the last column's window is partial (it runs past the input, not into padding: windows that
+        // would start inside the padding are where ONNX's shape inference and runtimes have disagreed).
+        Verify(Model([2, 2, 7, 7], b => b.AddMulti("AveragePool", ["x"], ["y"], Attr("kernel_shape", [3L, 2]), Attr("strides", [2L, 2]),
+            Attr("pads", [1L, 0, 1, 0]), Attr("count_include_pad", countIncludePad), Attr("ceil_mode", ceilMode))), [2, 2, 7, 7], Uniform);
+
+    [TestMethod]
+    public void GlobalAveragePool() => Verify(Model([2, 3, 4, 5], b => b.AddMulti("GlobalAveragePool", ["x"], ["y"])), [2, 3, 4, 5], Uniform);
+
+    [TestMethod]
+    public void GemmWithTransposesAlphaBetaAndBias() =>
+        Verify(Model([3, 5], b => b.AddMulti("Gemm", ["x", b.Initializer("w", RandomValues(7, 20), 4, 5), b.Initializer("c", RandomValues(8, 4), 4)],
+            ["y"], Attr("transB", 1L), Attr("alpha", 0.7f), Attr("beta", 1.3f))), [3, 5], Uniform);
+
+    [TestMethod]
+    public void GemmWithTransposedA() =>
+        Verify(Model([5, 3], b => b.AddMulti("Gemm", ["x", b.Initializer("w", RandomValues(9, 20), 5, 4)], ["y"], Attr("transA", 1L))), [5, 3], Uniform);
+
+    [TestMethod]
+    public void GemmWithTheInputAsSecondOperand() =>
+        Verify(Model([5, 3], b => b.AddMulti("Gemm", [b.Initializer("w", RandomValues(10, 20), 4, 5), "x"], ["y"], Attr("transB", 0L))), [5, 3], Uniform);
+
+    [TestMethod]
+    public void MatMulWithBatchBroadcasting()
+    {
+        Verify(Model([2, 3, 4, 5], b => b.AddMulti("MatMul", ["x", b.Initializer("w", RandomValues(11, 30), 5, 6)], ["y"])), [2, 3, 4, 5], Uniform);
+        Verify(Model([2, 3, 5], b => b.AddMulti("MatMul", [b.Initializer("w", RandomValues(12, 12), 4, 3), "x"], ["y"])), [2, 3, 5], Uniform);
+        Verify(Model([2, 4, 3], b => b.AddMulti("MatMul", ["x", b.Add("Transpose", ["x"], attributes: Attr("perm", [0L, 2, 1]))], ["y"])), [2, 4, 3], Uniform);
+    }
+
+    [TestMethod]
+    public void BatchNormalization()
+    {
+        AttributeProto eps = Attr("epsilon", 1e-3f);
+        Verify(Model([2, 3, 4, 4], b => b.AddMulti("BatchNormalization", ["x", b.Initializer("s", RandomValues(13, 3), 3), b.Initializer("b", RandomValues(14, 3), 3),
+            b.Initializer("m", RandomValues(15, 3), 3), b.Initializer("v", RandomValues(16, 3, 0.4, 1), 3)], ["y"], eps)), [2, 3, 4, 4], Uniform);
+        Verify(Model([4, 3], b => b.AddMulti("BatchNormalization", ["x", b.Initializer("s", RandomValues(17, 3), 3), b.Initializer("b", RandomValues(18, 3), 3),
+            b.Initializer("m", RandomValues(19, 3), 3), b.Initializer("v", RandomValues(20, 3, 0.4, 1), 3)], ["y"])), [4, 3], Uniform);
+    }
+
+    [TestMethod]
+    public void ReshapingOps()
+    {
+        Verify(Model([2, 3, 4], b => b.AddMulti("Sigmoid", [b.Add("Flatten", ["x"], attributes: Attr("axis", 2L))], ["y"])), [2, 3, 4], Uniform);
+        Verify(Model([2, 3, 4], b => b.AddMulti("Sigmoid", [b.Add("Reshape", ["x", b.Ints("shape", 4, -1)])], ["y"])), [2, 3, 4], Uniform);
+        Verify(Model([2, 1, 4], b => b.AddMulti("Sigmoid", [b.Add("Squeeze", ["x", b.Ints("axes", 1)])], ["y"])), [2, 1, 4], Uniform);
+        Verify(Model([2, 4], b => b.AddMulti("Sigmoid", [b.Add("Unsqueeze", ["x", b.Ints("axes", 0, 2)])], ["y"])), [2, 4], Uniform);
+    }
+
+    [TestMethod]
+    public void Transpose()
+    {
+        Verify(Model([2, 3, 4, 5], b => b.AddMulti("Transpose", ["x"], ["y"], Attr("perm", [0L, 2, 3, 1]))), [2, 3, 4, 5], Uniform);
+        Verify(Model([2, 3, 4], b => b.AddMulti("Transpose", ["x"], ["y"])), [2, 3, 4], Uniform);
+    }
+
+    [TestMethod]
+    public void ConcatOfTwoDependentPartsAndAConstant() =>
+        Verify(Model([2, 3, 4], b => b.AddMulti("Concat", ["x", b.Initializer("k", RandomValues(21, 8), 2, 1, 4), b.Add("Tanh", ["x"])], ["y"], Attr("axis", 1L))),
+            [2, 3, 4], Uniform);
+
+    [TestMethod]
+    public void SplitWithAnUnusedPart() =>
+        Verify(Model([2, 6, 3], b =>
+        {
+            var parts = b.AddMulti("Split", ["x", b.Ints("split", 2, 4)], ["s0", "s1"], Attr("axis", 1L));
+            b.AddMulti("Sigmoid", [parts[1]], ["y"]);
+        }), [2, 6, 3], Uniform);
+
+    [TestMethod]
+    public void SplitWithBothParts() =>
+        Verify(Model([2, 6, 3], b =>
+        {
+            var parts = b.AddMulti("Split", ["x", b.Ints("split", 2, 4)], ["s0", "s1"], Attr("axis", 1L));
+            b.AddMulti("Concat", [b.Add("Tanh", [parts[1]]), b.Add("Neg", [parts[0]])], ["y"], Attr("axis", 1L));
+        }), [2, 6, 3], Uniform);
+
+    [TestMethod]
+    public void Slice() =>
+        Verify(Model([2, 5, 6], b => b.AddMulti("Slice", ["x", b.Ints("starts", 1, -4), b.Ints("ends", 4, 100), b.Ints("axes", 1, 2)], ["y"])),
+            [2, 5, 6], Uniform);
+
+    [TestMethod]
+    public void Pad() =>
+        Verify(Model([2, 3, 4], b => b.AddMulti("Tanh", [b.Add("Pad", ["x", b.Ints("pads", 0, 1, 2, 0, 0, 1)], attributes: Attr("mode", "constant"))], ["y"])),
+            [2, 3, 4], Uniform);
+
+    [TestMethod]
+    public void GatherWithRepeatedAndScalarIndices()
+    {
+        Verify(Model([2, 5, 3], b => b.AddMulti("Gather", ["x", b.Ints("i", 4, 0, 4, -1)], ["y"], Attr("axis", 1L))), [2, 5, 3], Uniform);
+        Verify(Model([2, 5, 3], b => b.AddMulti("Gather", ["x", b.Initializer("i", [2L])], ["y"], Attr("axis", 2L))), [2, 5, 3], Uniform);
+    }
+
+    [TestMethod]
+    public void Reductions()
+    {
+        Verify(Model([2, 3, 4], b => b.AddMulti("ReduceMean", ["x"], ["y"], Attr("axes", [1L, 2]), Attr("keepdims", 0L))), [2, 3, 4], Uniform);
+        Verify(Model([2, 3, 4], b => b.AddMulti("ReduceSum", ["x", b.Ints("axes", -2)], ["y"])), [2, 3, 4], Uniform);
+        Verify(Model([2, 3, 4], b => b.AddMulti("ReduceMean", ["x"], ["y"])), [2, 3, 4], Uniform);
+        Verify(Model([2, 3, 4], b => b.AddMulti("ReduceSum", ["x"], ["y"], Attr("keepdims", 0L))), [2, 3, 4], Uniform);
+    }
+}
