@@ -2,7 +2,7 @@
 # RobustEval's test command: installs what the tests use and a fresh Debian 12 machine lacks, then runs every
 # test project and ends with "N passed, N failed". Needs the .NET 10 SDK; apt installs need root (or sudo).
 #   ./test.sh                 everything
-#   ./test.sh --filter X      pass-through options for `dotnet test` (e.g. --filter-class …)
+#   ./test.sh --filter X      options for `dotnet test`, e.g. --filter "FullyQualifiedName~RuleTests"
 set -uo pipefail
 cd "$(dirname "$0")"
 

@@ -18,47 +18,13 @@ public sealed class ExportTests
     [ClassInitialize]
     public static void Load(TestContext _) => TorchRuntime.EnsureLoadable();
 
-    /// <summary>A network with random weights and non-trivial standardisation and BatchNorm statistics.</summary>
-    internal static Network RandomNetwork(string architecture, int seed)
-    {
-        manual_seed(seed);
-        var network = new Network(ArchitectureCatalog.Get(architecture));
-        var spec = network.Spec;
-        network.Standardization.Set(
-            Enumerable.Range(0, spec.Channels).Select(c => 0.2f + 0.1f * c).ToArray(),
-            Enumerable.Range(0, spec.Channels).Select(c => 0.3f + 0.05f * c).ToArray());
-        using (no_grad())
-        {
-            foreach (var (name, buffer) in network.named_buffers())
-            {
-                if (name.EndsWith("running_mean", StringComparison.Ordinal))
-                {
-                    buffer.copy_(randn_like(buffer) * 0.1);
-                }
-                else if (name.EndsWith("running_var", StringComparison.Ordinal))
-                {
-                    buffer.copy_(rand_like(buffer) + 0.5);
-                }
-            }
-            foreach (var (name, parameter) in network.named_parameters())
-            {
-                if (name.Contains("l2.", StringComparison.Ordinal) || name.EndsWith("bias", StringComparison.Ordinal))
-                {
-                    parameter.add_(randn_like(parameter) * 0.1);
-                }
-            }
-        }
-        network.eval();
-        return network;
-    }
-
     [TestMethod]
     [DataRow(ArchitectureCatalog.ShahamMnist)]
     [DataRow(ArchitectureCatalog.SmallCnn)]
     [DataRow(ArchitectureCatalog.VggCifar)]
     public void OnnxRuntimeReproducesTorchSharpsForwardPass(string architecture)
     {
-        using var network = RandomNetwork(architecture, seed: 11);
+        using var network = TestNetworks.Random(architecture, seed: 11);
         var spec = network.Spec;
         var model = OnnxExporter.Export(network, new ModelCard { Name = "test", Architecture = architecture });
         Assert.IsEmpty(OnnxGraphChecker.Check(model), string.Join("; ", OnnxGraphChecker.Check(model)));
@@ -89,7 +55,7 @@ public sealed class ExportTests
     {
         ReferencePython.Require("onnx");
         using var dir = new TempDirectory();
-        using var network = RandomNetwork(ArchitectureCatalog.SmallCnn, seed: 3);
+        using var network = TestNetworks.Random(ArchitectureCatalog.SmallCnn, seed: 3);
         var path = dir.File("m.onnx");
         OnnxFiles.Save(OnnxExporter.Export(network, new ModelCard { Name = "m", ClassNames = ["a", "b"] }), path);
         var output = ReferencePython.Run($"""
@@ -107,7 +73,7 @@ public sealed class ExportTests
     public void ModelCardTravelsWithTheFile()
     {
         using var dir = new TempDirectory();
-        using var network = RandomNetwork(ArchitectureCatalog.ShahamMnist, seed: 4);
+        using var network = TestNetworks.Random(ArchitectureCatalog.ShahamMnist, seed: 4);
         var card = new ModelCard { Name = "x", Method = "robust", Norm = "l1", Eps = 0.62, CleanAccuracy = 0.98 };
         var path = dir.File("x.onnx");
         OnnxFiles.Save(OnnxExporter.Export(network, card), path);

@@ -97,7 +97,7 @@ public sealed class TrainingTests
     [TestMethod]
     public void SingleStepPerturbsExactlyWhatEachNormSays()
     {
-        using var network = ExportTests.RandomNetwork(ArchitectureCatalog.ShahamMnist, seed: 5);
+        using var network = TestNetworks.Random(ArchitectureCatalog.ShahamMnist, seed: 5);
         var x = tensor(Train.Pixels[..(8 * 784)].ToArray(), [8, 1, 28, 28]);
         var y = tensor(Train.Labels[..8].ToArray());
 
@@ -121,7 +121,7 @@ public sealed class TrainingTests
     [TestMethod]
     public void DynamicPgdStopsExamplesWhoseFoscIsUnderTheThreshold()
     {
-        using var network = ExportTests.RandomNetwork(ArchitectureCatalog.ShahamMnist, seed: 6);
+        using var network = TestNetworks.Random(ArchitectureCatalog.ShahamMnist, seed: 6);
         var x = tensor(Train.Pixels[..(16 * 784)].ToArray(), [16, 1, 28, 28]);
         var y = tensor(Train.Labels[..16].ToArray());
         var ball = new TensorBall(NormKind.Linf);
