@@ -1,1 +1,4 @@
-return 0;
+using RobustEval.Cli;
+using RobustEval.Evaluator.Cli;
+
+return CommandLineApp.Run(EvaluatorCli.Create(), args);

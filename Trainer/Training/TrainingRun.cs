@@ -34,18 +34,7 @@ internal sealed record TrainingPaths(string Model)
         {
             throw new UserErrorException($"--out {Model}: the model file must end in .onnx");
         }
-        var directory = Path.GetDirectoryName(Path.GetFullPath(Model))!;
-        try
-        {
-            Directory.CreateDirectory(directory);
-            var probe = Path.Combine(directory, $".write-test-{Guid.NewGuid():N}");
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new UserErrorException($"--out {Model}: cannot write to {directory} ({e.Message})");
-        }
+        OutputPaths.EnsureWritableDirectory(Path.GetDirectoryName(Path.GetFullPath(Model))!, $"--out {Model}");
     }
 
     public string Metrics => Path.ChangeExtension(Model, ".metrics.jsonl");

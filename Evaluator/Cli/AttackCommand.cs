@@ -1,0 +1,158 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using RobustEval.Data;
+using RobustEval.Evaluator.Attacks;
+using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Runtime;
+using RobustEval.Geometry;
+using RobustEval.IO;
+
+namespace RobustEval.Evaluator.Cli;
+
+/// <summary><c>evaluator attack</c>: one attack on one model over a data set.</summary>
+internal static class AttackCommand
+{
+    public static Command Create()
+    {
+        var model = new ModelOptions();
+        var data = new DataOptions();
+        var attack = new AttackOptions();
+        var eps = new Option<float?>("--eps") { Description = "Radius of the ball in [0,1] pixel units (default: l1 1.0, l2 1.5, linf 0.1)" };
+        var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json (every number printed) and adversarial.npz (x, x_adv, y, pred, pred_adv)" };
+        var command = new Command("attack", """
+            White-box attack on an ONNX classifier through a gradient graph built from the model itself. Prints clean and
+            adversarial accuracy, success rate, perturbation norms, mean FOSC (Wang et al.) and speed.
+            """);
+        model.AddTo(command);
+        attack.AddTo(command);
+        command.Options.Add(eps);
+        data.AddTo(command);
+        command.Options.Add(output);
+        command.SetAction(parse =>
+        {
+            var norm = attack.ChosenNorm(parse);
+            var config = attack.Config(parse, parse.GetValue(eps) ?? AttackOptions.DefaultEps(norm));
+            var outDirectory = parse.GetValue(output);
+            if (outDirectory is not null)
+            {
+                OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
+            }
+            var sessions = model.Sessions(parse);
+            var classifier = model.Load(parse, sessions);
+            var (dataset, layout) = data.Load(parse, classifier);
+            using var session = new GradientSession(classifier, sessions);
+            var run = ConsoleProgress.Run($"{config.Name} {norm.Name()}", dataset.Count,
+                progress => AttackRun.Execute(session, new GradientAttack(session, config), dataset, parse.GetValue(attack.Batch), progress));
+            var summary = run.Summarize();
+            var notes = Notes(classifier, run, summary);
+            Print(classifier, dataset, run, summary, sessions, notes);
+            if (outDirectory is not null)
+            {
+                Write(outDirectory, classifier, dataset, layout, run, summary, sessions, notes);
+                Console.WriteLine($"wrote {Path.Combine(outDirectory, "results.json")} and {Path.Combine(outDirectory, "adversarial.npz")}");
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>AutoAttack-style warnings: reasons the numbers may flatter the model.</summary>
+    public static List<string> Notes(Classifier classifier, AttackRun run, AttackSummary summary)
+    {
+        var notes = classifier.Notes.ToList();
+        if (summary.ZeroGradientFraction > 0)
+        {
+            notes.Add($"{summary.ZeroGradientFraction:P1} of the images have an all-zero gradient: gradients may be masked, and gradient attacks underestimate the risk there");
+        }
+        if (run.Config.Norm == NormKind.L1 && run.Config.Pixels == 1 && run.Config.Steps == 1)
+        {
+            notes.Add($"single-pixel (ℓ1) examples found: {summary.Successes:N0} of {(int)Math.Round(summary.CleanAccuracy * summary.Examples):N0} correctly classified images" +
+                (summary.Successes == 0 ? " — none; such examples are rare, which is not proof of robustness" : ""));
+        }
+        return notes;
+    }
+
+    private static void Print(Classifier classifier, Dataset data, AttackRun run, AttackSummary s, OrtSessions sessions, List<string> notes)
+    {
+        var card = classifier.Card;
+        string Row(string label, string value) => $"{label,-22}{value}";
+        Console.WriteLine(Row("model", $"{classifier.Path}{(card is null ? "" : $" ({card.Architecture ?? "?"}, {card.TrainingSummary()})")}"));
+        Console.WriteLine(Row("data", $"{data.Count:N0} images: {data.Source}"));
+        Console.WriteLine(Row("attack", run.Config.ToString()));
+        Console.WriteLine(Row("device", $"{sessions.ActiveProvider}{(sessions.Threads > 0 ? $", {sessions.Threads} threads" : "")}"));
+        Console.WriteLine(Row("clean accuracy", $"{s.CleanAccuracy:P2}"));
+        Console.WriteLine(Row("adversarial accuracy", $"{s.AdversarialAccuracy:P2}"));
+        int correct = (int)Math.Round(s.CleanAccuracy * s.Examples);
+        Console.WriteLine(Row("success rate", $"{s.SuccessRate:P2} ({s.Successes:N0} of {correct:N0})"));
+        Console.WriteLine(Row($"perturbation {run.Config.Norm.Symbol()}",
+            $"mean {s.MeanPerturbationNorm:G4}, max {s.MaxPerturbationNorm:G4}" +
+            (s.MeanSuccessfulPerturbationNorm is { } m ? $" (successful: mean {m:G4})" : "")));
+        Console.WriteLine(Row("mean FOSC", $"{s.MeanFosc:G4}"));
+        Console.WriteLine(Row("speed", $"{s.ImagesPerSecond:N0} images/s ({s.Evaluations:N0} batch evaluations, {s.Seconds:F2} s)"));
+        foreach (var note in notes)
+        {
+            Console.WriteLine($"note: {note}");
+        }
+    }
+
+    /// <summary>results.json and adversarial.npz, each written atomically.</summary>
+    public static void Write(string directory, Classifier classifier, Dataset data, ImageLayout layout, AttackRun run, AttackSummary summary,
+        OrtSessions sessions, IReadOnlyList<string> notes)
+    {
+        int n = run.Count;
+        var (c, h, w) = (data.Channels, data.Height, data.Width);
+        Npz.Write(Path.Combine(directory, "adversarial.npz"),
+        [
+            new("x", DatasetNpz.ImageArray(data.Pixels.ToArray(), n, c, h, w, layout)),
+            new("x_adv", DatasetNpz.ImageArray(run.Adversarial, n, c, h, w, layout)),
+            new("y", NpyArray.Of(data.Labels.ToArray(), n)),
+            new("pred", NpyArray.Of(run.CleanPrediction, n)),
+            new("pred_adv", NpyArray.Of(run.AdversarialPrediction, n)),
+            new("perturbation_norm", NpyArray.Of(run.PerturbationNorm.Select(v => (float)v).ToArray(), n)),
+            new("fosc", NpyArray.Of(run.Fosc.Select(v => (float)v).ToArray(), n)),
+        ]);
+        var results = new JsonObject
+        {
+            ["model"] = ModelJson(classifier),
+            ["data"] = new JsonObject { ["source"] = data.Source, ["examples"] = n, ["layout"] = layout == ImageLayout.Nchw ? "NCHW" : "NHWC" },
+            ["attack"] = AttackJson(run.Config),
+            ["device"] = sessions.ActiveProvider,
+            ["summary"] = JsonSerializer.SerializeToNode(summary),
+            ["notes"] = new JsonArray(notes.Select(note => (JsonNode?)note).ToArray()),
+        };
+        AtomicFile.WriteAllText(Path.Combine(directory, "results.json"), results.ToJsonString(JsonOutput.Options) + "\n");
+    }
+
+    public static JsonObject ModelJson(Classifier classifier) => new()
+    {
+        ["path"] = classifier.Path,
+        ["name"] = classifier.Name,
+        ["architecture"] = classifier.Card?.Architecture,
+        ["method"] = classifier.Card?.Method,
+        ["norm"] = classifier.Card?.Norm,
+        ["eps"] = classifier.Card?.Eps,
+        ["classes"] = classifier.Classes,
+        ["input"] = $"{classifier.Channels}x{classifier.Height}x{classifier.Width} {(classifier.InputLayout == ImageLayout.Nchw ? "NCHW" : "NHWC")}",
+        ["preprocessing"] = classifier.Preprocessing.ToString(),
+        ["softmax_output_stripped"] = classifier.StrippedOutputOp is not null,
+        ["opset"] = classifier.OriginalOpset,
+    };
+
+    public static JsonObject AttackJson(AttackConfig config) => new()
+    {
+        ["name"] = config.Name,
+        ["norm"] = config.Norm.Name(),
+        ["eps"] = config.Eps,
+        ["steps"] = config.Steps,
+        ["step_size"] = config.StepSize,
+        ["random_start"] = config.RandomStart,
+        ["restarts"] = config.Restarts,
+        ["pixels"] = config.Pixels,
+        ["seed"] = config.Seed,
+        ["description"] = config.ToString(),
+    };
+
+    internal static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,30 @@
+using Spectre.Console;
+
+namespace RobustEval.Evaluator.Cli;
+
+/// <summary>A progress bar over examples on a terminal; silence when the output goes to a file or a pipe.</summary>
+internal static class ConsoleProgress
+{
+    public static T Run<T>(string description, int total, Func<IProgress<int>, T> work)
+    {
+        if (Console.IsOutputRedirected || Console.IsErrorRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            return work(new Progress<int>(_ => { }));
+        }
+        T result = default!;
+        AnsiConsole.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                var task = context.AddTask(description, maxValue: total);
+                result = work(new Reporter(value => task.Value = value));
+            });
+        return result;
+    }
+
+    private sealed class Reporter(Action<int> report) : IProgress<int>
+    {
+        public void Report(int value) => report(value);
+    }
+}

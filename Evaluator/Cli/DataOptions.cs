@@ -1,0 +1,61 @@
+using System.CommandLine;
+using RobustEval.Data;
+using RobustEval.Evaluator.Classifiers;
+
+namespace RobustEval.Evaluator.Cli;
+
+/// <summary>--data and --limit: which images to attack.</summary>
+internal sealed class DataOptions
+{
+    public Option<string?> Data { get; } = new("--data")
+    {
+        Description = "Images: mnist-test, fashion-mnist-test, cifar10-test (…-train too), or an .npz with x (N,C,H,W, or N,H,W,C for an NHWC model; " +
+            "float32 in [0,1] or uint8) and y (int64). Default: the sample next to the model (e.g. Models/mnist-sample.npz), else its data set's test split",
+    };
+
+    public Option<int?> Limit { get; } = new("--limit") { Description = "Use only the first N images" };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Data);
+        command.Options.Add(Limit);
+    }
+
+    /// <summary>The data to attack and the layout its file uses (results are written back in it).</summary>
+    public (Dataset Data, ImageLayout Layout) Load(ParseResult parse, Classifier classifier)
+    {
+        var spec = parse.GetValue(Data) ?? DefaultData(classifier);
+        var catalog = new DatasetCatalog(DataDirectories.Default());
+        var (data, layout) = catalog.Load(spec, classifier.InputLayout, classifier.ClassNames);
+        if (parse.GetValue(Limit) is { } limit)
+        {
+            if (limit < 1)
+            {
+                throw new UserErrorException($"--limit must be at least 1 (got {limit})");
+            }
+            data = data.Take(limit);
+        }
+        classifier.CheckData(data);
+        return (data, layout);
+    }
+
+    /// <summary>The sample shipped next to the model, else the test split of the data set its card names.</summary>
+    public static string DefaultData(Classifier classifier)
+    {
+        var dataset = classifier.Card?.Dataset;
+        if (dataset is null)
+        {
+            throw new UserErrorException($"{classifier.Path} has no model card naming its data set: give --data");
+        }
+        var sample = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(classifier.Path))!, $"{dataset}-sample.npz");
+        if (File.Exists(sample))
+        {
+            return sample;
+        }
+        if (KnownDatasets.Names.Contains(dataset))
+        {
+            return $"{dataset}-test";
+        }
+        throw new UserErrorException($"{classifier.Path} was trained on '{dataset}', which has no sample or known test split here: give --data");
+    }
+}

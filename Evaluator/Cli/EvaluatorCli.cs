@@ -1,0 +1,20 @@
+using System.CommandLine;
+using RobustEval.Cli;
+
+namespace RobustEval.Evaluator.Cli;
+
+/// <summary>The evaluator's command line; Program.cs only runs it.</summary>
+internal static class EvaluatorCli
+{
+    public static RootCommand Create() => new("""
+        RobustEval evaluator: white-box adversarial attacks on any ONNX image classifier. The gradient of the loss is
+        computed by a gradient graph built from the model's own ONNX graph (standard ops only), run by ONNX Runtime.
+        """)
+    {
+        AttackCommand.Create(),
+        SweepCommand.Create(),
+        GradientGraphCommand.Create(),
+        InspectCommand.Create(),
+        DataCommands.Create(),
+    };
+}
