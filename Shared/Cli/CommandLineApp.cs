@@ -29,7 +29,7 @@ public static class CommandLineApp
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
         {
-            error.WriteLine($"error: {parse.Errors[0].Message} (see '{root.Name} {CommandPath(parse)}--help')");
+            error.WriteLine($"error: {OneLine(parse.Errors[0].Message)} (see '{root.Name} {CommandPath(parse)}--help')");
             return UsageError;
         }
         try
@@ -82,5 +82,6 @@ public static class CommandLineApp
         return e;
     }
 
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+    private static string OneLine(string message) =>
+        string.Join(' ', message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }
