@@ -13,6 +13,8 @@ internal static class EvaluatorCli
     {
         AttackCommand.Create(),
         SweepCommand.Create(),
+        TransferCommands.CreateBuild(),
+        TransferCommands.CreateEval(),
         GradientGraphCommand.Create(),
         InspectCommand.Create(),
         DataCommands.Create(),

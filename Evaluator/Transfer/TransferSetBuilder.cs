@@ -1,0 +1,88 @@
+using System.Security.Cryptography;
+using RobustEval.Data;
+using RobustEval.Evaluator.Attacks;
+using RobustEval.Evaluator.Runtime;
+using RobustEval.Geometry;
+
+namespace RobustEval.Evaluator.Transfer;
+
+/// <summary>
+/// Builds a transfer set as Shaham et al. built 𝒜_mnist: from the test points the source model classifies
+/// correctly, the single-step examples of eq. 11 (one per norm, clipped to the pixel box) that the source then
+/// misclassifies. Deterministic: the same model and data give the same set.
+/// </summary>
+internal static class TransferSetBuilder
+{
+    public static TransferSet Build(GradientSession source, Dataset data, string dataSpec, IReadOnlyList<(NormKind Norm, float Eps)> radii, int pixels,
+        int batch, IProgress<(NormKind Norm, int Done)>? progress = null)
+    {
+        int size = data.ImageSize;
+        var adversarial = new List<float[]>();
+        var originals = new List<float[]>();
+        var labels = new List<long>();
+        var indices = new List<long>();
+        var norms = new List<long>();
+        var eps = new List<float>();
+        var counts = new List<TransferNormCount>();
+        foreach (var (norm, radius) in radii)
+        {
+            var config = Fgm.Config(norm, radius, pixels);
+            config.Validate();
+            var run = AttackRun.Execute(source, new GradientAttack(source, config), data, batch,
+                progress is null ? null : new Progress<int>(done => progress.Report((norm, done))));
+            int tried = 0, found = 0;
+            for (int i = 0; i < run.Count; i++)
+            {
+                if (run.CleanPrediction[i] != run.Labels[i])
+                {
+                    continue;
+                }
+                tried++;
+                if (run.AdversarialPrediction[i] == run.Labels[i])
+                {
+                    continue;
+                }
+                found++;
+                adversarial.Add(run.Adversarial.AsSpan(i * size, size).ToArray());
+                originals.Add(data.Image(i).ToArray());
+                labels.Add(data.Label(i));
+                indices.Add(i);
+                norms.Add((long)norm);
+                eps.Add(radius);
+            }
+            counts.Add(new TransferNormCount(norm.Name(), radius, tried, found));
+        }
+        return new TransferSet
+        {
+            Adversarial = adversarial.SelectMany(a => a).ToArray(),
+            Originals = originals.SelectMany(a => a).ToArray(),
+            Labels = [.. labels],
+            SourceIndex = [.. indices],
+            Norms = [.. norms],
+            Eps = [.. eps],
+            Channels = data.Channels,
+            Height = data.Height,
+            Width = data.Width,
+            Manifest = new TransferManifest
+            {
+                SourceModel = source.Classifier.Path,
+                SourceSha256 = Sha256(source.Classifier.Path),
+                Data = dataSpec,
+                DataSource = data.Source,
+                DataExamples = data.Count,
+                ClassNames = data.ClassNames,
+                Attack = "fgm (Shaham et al. eq. 11, one steepest-ascent step, clipped to [0,1])",
+                Pixels = pixels,
+                Norms = counts,
+                Examples = labels.Count,
+                EvaluatorVersion = EvaluatorInfo.Version,
+            },
+        };
+    }
+
+    public static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
