@@ -15,6 +15,7 @@ internal static class EvaluatorCli
         SweepCommand.Create(),
         TransferCommands.CreateBuild(),
         TransferCommands.CreateEval(),
+        ReportCommand.Create(),
         GradientGraphCommand.Create(),
         InspectCommand.Create(),
         DataCommands.Create(),

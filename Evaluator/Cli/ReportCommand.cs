@@ -1,0 +1,123 @@
+using System.CommandLine;
+using System.Text.Json;
+using RobustEval.Evaluator.Reports;
+using RobustEval.Evaluator.Runtime;
+using RobustEval.Geometry;
+using RobustEval.IO;
+
+namespace RobustEval.Evaluator.Cli;
+
+/// <summary><c>evaluator report</c>: the HTML robustness report of a set of models.</summary>
+internal static class ReportCommand
+{
+    public static Command Create()
+    {
+        var models = new Option<string[]>("--models")
+        {
+            Description = "ONNX classifiers to compare (each may carry preprocessing in MODEL.onnx.json)",
+            Required = true,
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var data = new Option<string?>("--data") { Description = "Test data (default: the sample next to the first model, else its data set's test split)" };
+        var set = new Option<string?>("--set") { Description = "Transfer set .npz for Table 1 (see transfer-set build)" };
+        var sweeps = new Option<string[]>("--eps-sweep")
+        {
+            Description = "NORM:START:STOP:STEP or NORM:R1,R2,… (repeatable)",
+            DefaultValueFactory = _ => ["linf:0:0.3:0.05"],
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var sweepAttack = new Option<string>("--sweep-attack") { Description = "fgm (fresh eq. 2/11 examples, as the paper) | pgd", DefaultValueFactory = _ => "fgm" };
+        sweepAttack.AcceptOnlyFromAmong("fgm", "pgd");
+        var sweepSteps = new Option<int>("--sweep-steps") { Description = "pgd sweeps: steps (step size eps/4)", DefaultValueFactory = _ => 10 };
+        var limit = new Option<int>("--limit") { Description = "Images attacked for sweeps and grids (clean accuracy uses all)", DefaultValueFactory = _ => 1000 };
+        var fosc = new Option<string>("--fosc-attack")
+        {
+            Description = "PGD for the FOSC histograms: NORM:EPS:STEPS on the first 200 images",
+            DefaultValueFactory = _ => "linf:0.1:20",
+        };
+        var title = new Option<string>("--title") { Description = "Page title", DefaultValueFactory = _ => "RobustEval robustness report" };
+        var output = new Option<string>("--out", "-o") { Description = "Report directory (replaced as a whole when the report is complete)", DefaultValueFactory = _ => "reports/report" };
+        var batch = new Option<int>("--batch") { Description = "Images per model evaluation", DefaultValueFactory = _ => 256 };
+        var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (0: all)", DefaultValueFactory = _ => 0 };
+        var command = new Command("report", """
+            Write a self-contained HTML robustness report (index.html, PNG/SVG figures, results.json with every number shown):
+            model table, accuracy on a transfer set (Table 1/2), accuracy against fresh attacks across eps (Fig. 3/6), training
+            curves from MODEL.metrics.jsonl (Fig. 5), FOSC histograms of PGD examples, image grids (Fig. 1/2/4) and
+            gradient-masking checks in the style of AutoAttack.
+            """)
+        {
+            models, data, set, sweeps, sweepAttack, sweepSteps, limit, fosc, title, output, batch, device, threads,
+        };
+        command.SetAction(parse =>
+        {
+            var (foscNorm, foscEps, foscSteps) = ParseFosc(parse.GetValue(fosc)!);
+            var settings = new ReportSettings
+            {
+                Models = parse.GetValue(models)!,
+                Data = parse.GetValue(data),
+                TransferSet = parse.GetValue(set),
+                Sweeps = parse.GetValue(sweeps)!.Select(SweepSpec.Parse).ToList(),
+                SweepAttack = parse.GetValue(sweepAttack)!,
+                SweepSteps = parse.GetValue(sweepSteps),
+                Limit = Math.Max(1, parse.GetValue(limit)),
+                FoscNorm = foscNorm,
+                FoscEps = foscEps,
+                FoscSteps = foscSteps,
+                Title = parse.GetValue(title)!,
+                Batch = Math.Max(1, parse.GetValue(batch)),
+            };
+            var target = Path.GetFullPath(parse.GetValue(output)!);
+            var parent = Path.GetDirectoryName(target)!;
+            OutputPaths.EnsureWritableDirectory(parent, "--out");
+            var sessions = new OrtSessions(OrtSessions.ParseDevice(parse.GetValue(device)!), parse.GetValue(threads), n => Console.Error.WriteLine($"notice: {n}"));
+            // Built in a sibling folder, then swapped in: an interrupted run never leaves a half-written report.
+            var building = Path.Combine(parent, $".{Path.GetFileName(target)}.building-{Guid.NewGuid():N}");
+            Directory.CreateDirectory(building);
+            try
+            {
+                var report = new ReportBuilder(settings, sessions, building, Console.WriteLine).Build();
+                File.WriteAllText(Path.Combine(building, "results.json"), JsonSerializer.Serialize(report, JsonOutput.Options) + "\n");
+                File.WriteAllText(Path.Combine(building, "index.html"), HtmlReport.Render(report));
+                Replace(target, building);
+            }
+            finally
+            {
+                if (Directory.Exists(building))
+                {
+                    Directory.Delete(building, recursive: true);
+                }
+            }
+            Console.WriteLine($"wrote {Path.Combine(parse.GetValue(output)!, "index.html")}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static void Replace(string target, string built)
+    {
+        string? old = null;
+        if (Directory.Exists(target))
+        {
+            old = target + $".old-{Guid.NewGuid():N}";
+            Directory.Move(target, old);
+        }
+        Directory.Move(built, target);
+        if (old is not null)
+        {
+            Directory.Delete(old, recursive: true);
+        }
+    }
+
+    private static (NormKind, float, int) ParseFosc(string text)
+    {
+        var parts = text.Split(':');
+        if (parts.Length == 3 && NormKinds.TryParse(parts[0]) is { } norm
+            && float.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var eps) && eps > 0
+            && int.TryParse(parts[2], out var steps) && steps > 0)
+        {
+            return (norm, eps, steps);
+        }
+        throw new UserErrorException($"--fosc-attack '{text}' is not NORM:EPS:STEPS (e.g. linf:0.1:20)");
+    }
+}

@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using RobustEval.Geometry;
+
+namespace RobustEval.Evaluator.Reports;
+
+/// <summary>
+/// Renders a <see cref="ReportData"/> as one self-contained page: inline CSS, no scripts, no external fonts or
+/// links; figures are files in the same folder. Every string that came from a model or a file is HTML-escaped.
+/// </summary>
+internal static class HtmlReport
+{
+    public static string Render(ReportData report)
+    {
+        var html = new StringBuilder();
+        html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+        html.Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'\">\n");
+        html.Append($"<title>{E(report.Title)}</title>\n<style>{Style}</style>\n</head>\n<body>\n");
+        html.Append($"<h1>{E(report.Title)}</h1>\n");
+        html.Append($"<p class=\"meta\">Data: {E(report.Data.Source)} ({report.Data.Examples:N0} images; attacks on the first {report.Data.AttackedExamples:N0}). " +
+            $"RobustEval evaluator {E(report.EvaluatorVersion)}. Every number on this page is in <a href=\"results.json\">results.json</a>.</p>\n");
+
+        html.Append("<h2>Models</h2>\n<table id=\"models\">\n<tr><th>#</th><th>model</th><th>architecture</th><th>training</th><th>data</th>" +
+            "<th>clean accuracy (card)</th><th>clean accuracy (measured)</th></tr>\n");
+        foreach (var m in report.Models)
+        {
+            html.Append($"<tr><td>{m.Index}</td><td>{E(m.Name)}</td><td>{E(m.Architecture ?? "—")}</td><td>{E(Training(m))}</td><td>{E(m.Dataset ?? "—")}</td>" +
+                $"<td>{Percent(m.CardCleanAccuracy)}</td><td>{Percent(m.CleanAccuracy)}</td></tr>\n");
+        }
+        html.Append("</table>\n");
+
+        if (report.Transfer is { } transfer)
+        {
+            var norms = transfer.Manifest.Norms;
+            html.Append("<h2>Accuracy on the transfer set (Table 1)</h2>\n");
+            html.Append($"<p>{transfer.Manifest.Examples:N0} examples made against {E(Path.GetFileName(transfer.Manifest.SourceModel))} " +
+                $"(SHA-256 {E(transfer.Manifest.SourceSha256[..12])}…) from {E(transfer.Manifest.DataSource)}: " +
+                string.Join("; ", norms.Select(n => $"{E(NormKinds.Parse(n.Norm).Symbol())} ε = {n.Eps.ToString("G4", CultureInfo.InvariantCulture)}: {n.Found:N0} of {n.Tried:N0}")) +
+                ".</p>\n<table id=\"transfer\">\n<tr><th>model</th><th>clean</th><th>transfer set</th>");
+            foreach (var n in norms)
+            {
+                html.Append($"<th>{E(NormKinds.Parse(n.Norm).Symbol())}</th>");
+            }
+            html.Append("</tr>\n");
+            foreach (var r in transfer.Results)
+            {
+                html.Append($"<tr><td>{E(r.Name)}</td><td>{Percent(r.CleanAccuracy)}</td><td>{Percent(r.TransferAccuracy)}</td>");
+                foreach (var n in norms)
+                {
+                    html.Append($"<td>{(r.PerNorm.TryGetValue(n.Norm, out var a) ? Percent(a) : "—")}</td>");
+                }
+                html.Append("</tr>\n");
+            }
+            html.Append("</table>\n");
+        }
+
+        if (report.Sweeps.Count > 0)
+        {
+            html.Append("<h2>Fresh attacks across ε</h2>\n");
+            foreach (var sweep in report.Sweeps)
+            {
+                html.Append($"<p>{E(sweep.Attack)} (largest radius shown).</p>\n");
+                html.Append($"<table class=\"sweep\" data-norm=\"{E(sweep.Norm)}\">\n<tr><th>model</th>");
+                foreach (var eps in sweep.Eps)
+                {
+                    html.Append($"<th>ε = {eps.ToString("G4", CultureInfo.InvariantCulture)}</th>");
+                }
+                html.Append("</tr>\n");
+                foreach (var (model, accuracy) in sweep.Accuracy)
+                {
+                    html.Append($"<tr><td>{E(model)}</td>{string.Concat(accuracy.Select(a => $"<td>{Percent(a)}</td>"))}</tr>\n");
+                }
+                html.Append("</table>\n");
+                AppendFigures(html, report.Figures.Where(f => f.File == sweep.Figure));
+            }
+        }
+
+        Section(html, report, "training", "Training curves");
+        if (report.Fosc.Count > 0)
+        {
+            html.Append("<h2>FOSC of PGD examples</h2>\n<table id=\"fosc\">\n<tr><th>model</th><th>attack</th><th>mean FOSC</th></tr>\n");
+            foreach (var f in report.Fosc)
+            {
+                html.Append($"<tr><td>{E(f.Model)}</td><td>{E(f.Attack)}</td><td>{f.Mean.ToString("G4", CultureInfo.InvariantCulture)}</td></tr>\n");
+            }
+            html.Append("</table>\n");
+            AppendFigures(html, report.Figures.Where(f => f.Section == "fosc"));
+        }
+        Section(html, report, "single-pixel", "Single-pixel examples");
+        Section(html, report, "transfer", "Transfer set sample");
+        Section(html, report, "grids", "Adversarial examples");
+
+        var notes = report.Models.SelectMany(m => m.Notes.Select(n => (Model: m.Name, Note: n))).ToList();
+        html.Append("<h2>Can these numbers be trusted?</h2>\n");
+        if (notes.Count == 0 && report.Notes.Count == 0)
+        {
+            html.Append("<p>No sign of gradient masking was detected: no softmax output, no all-zero gradients, and fresh white-box attacks were at least as strong as transferred ones where a transfer set was given.</p>\n");
+        }
+        else
+        {
+            html.Append("<ul id=\"notes\">\n");
+            foreach (var (model, note) in notes)
+            {
+                html.Append($"<li><b>{E(model)}</b>: {E(note)}</li>\n");
+            }
+            foreach (var note in report.Notes)
+            {
+                html.Append($"<li>{E(note)}</li>\n");
+            }
+            html.Append("</ul>\n");
+        }
+        html.Append("</body>\n</html>\n");
+        return html.ToString();
+    }
+
+    private static void Section(StringBuilder html, ReportData report, string section, string title)
+    {
+        var figures = report.Figures.Where(f => f.Section == section).ToList();
+        if (figures.Count == 0)
+        {
+            return;
+        }
+        html.Append($"<h2>{E(title)}</h2>\n");
+        AppendFigures(html, figures);
+    }
+
+    private static void AppendFigures(StringBuilder html, IEnumerable<ReportFigure> figures)
+    {
+        foreach (var figure in figures)
+        {
+            html.Append($"<figure><img src=\"{E(figure.File)}\" alt=\"{E(figure.Caption)}\">");
+            html.Append($"<figcaption>{E(figure.Caption)}{(figure.Svg is null ? "" : $" <a href=\"{E(figure.Svg)}\">SVG</a>")}</figcaption></figure>\n");
+        }
+    }
+
+    private static string Training(ReportModel m)
+    {
+        var parts = new List<string> { m.Method ?? "—" };
+        if (m.Norm is not null && NormKinds.TryParse(m.Norm) is { } norm)
+        {
+            parts.Add(norm.Symbol());
+        }
+        if (m.Eps is { } eps)
+        {
+            parts.Add($"ε = {eps.ToString("G4", CultureInfo.InvariantCulture)}");
+        }
+        return string.Join(" ", parts);
+    }
+
+    /// <summary>Accuracy as shown in every table: two decimals and a percent sign (the browser test reads it back).</summary>
+    public static string Percent(double? value) => value is { } v ? (v * 100).ToString("F2", CultureInfo.InvariantCulture) + "%" : "—";
+
+    private static string E(string text) => WebUtility.HtmlEncode(text);
+
+    private const string Style = """
+        body { font-family: "DejaVu Sans", "Liberation Sans", sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+        h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+        table { border-collapse: collapse; margin: 0.8em 0; } th, td { border: 1px solid #bbb; padding: 3px 8px; text-align: right; }
+        th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
+        figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+        figcaption { font-size: 0.9em; color: #444; } .meta { color: #555; }
+        """;
+}

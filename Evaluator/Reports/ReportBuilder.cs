@@ -1,0 +1,354 @@
+using RobustEval.Data;
+using RobustEval.Evaluator.Attacks;
+using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Runtime;
+using RobustEval.Evaluator.Transfer;
+using RobustEval.Geometry;
+
+namespace RobustEval.Evaluator.Reports;
+
+/// <summary>
+/// Computes everything a report shows — clean and transfer accuracy, ε-sweeps against fresh attacks, FOSC of PGD
+/// examples, training curves, image grids, gradient-masking notes — and draws its figures into the report folder.
+/// </summary>
+internal sealed class ReportBuilder(ReportSettings settings, OrtSessions sessions, string directory, Action<string> log)
+{
+    private readonly List<ReportFigure> _figures = [];
+    private readonly List<string> _notes = [];
+
+    public ReportData Build()
+    {
+        var classifiers = settings.Models.Select(path => ClassifierLoader.Load(path, null, sessions)).ToList();
+        var names = UniqueNames(classifiers);
+        var first = classifiers[0];
+        var spec = settings.Data ?? Cli.DataOptions.DefaultData(first);
+        var data = new DatasetCatalog(DataDirectories.Default()).Load(spec, first.InputLayout, first.ClassNames).Data;
+        foreach (var classifier in classifiers)
+        {
+            classifier.CheckData(data);
+        }
+        var attacked = data.Take(settings.Limit);
+        var set = settings.TransferSet is null ? null : TransferSet.Load(settings.TransferSet);
+
+        var models = new List<ReportModel>();
+        var sweepAccuracy = settings.Sweeps.Select(_ => new Dictionary<string, double[]>()).ToList();
+        var fosc = new List<ReportFosc>();
+        var transferResults = new List<TransferResult>();
+        for (int m = 0; m < classifiers.Count; m++)
+        {
+            var classifier = classifiers[m];
+            log($"model {m + 1}/{classifiers.Count}: {classifier.Path}");
+            using var prediction = new PredictionSession(classifier, sessions);
+            using var gradients = new GradientSession(classifier, sessions);
+            double clean = prediction.Accuracy(data);
+            var notes = classifier.Notes.ToList();
+            double zeroGradient = 0;
+            for (int s = 0; s < settings.Sweeps.Count; s++)
+            {
+                var sweep = settings.Sweeps[s];
+                var accuracy = new double[sweep.Radii.Count];
+                double? subsetClean = null;
+                for (int r = 0; r < sweep.Radii.Count; r++)
+                {
+                    if (sweep.Radii[r] <= 0)
+                    {
+                        continue;
+                    }
+                    var summary = Attack(gradients, SweepConfig(sweep.Norm, sweep.Radii[r]), attacked).Summarize();
+                    accuracy[r] = summary.AdversarialAccuracy;
+                    subsetClean ??= summary.CleanAccuracy;
+                    zeroGradient = Math.Max(zeroGradient, summary.ZeroGradientFraction);
+                }
+                for (int r = 0; r < sweep.Radii.Count; r++)
+                {
+                    if (sweep.Radii[r] <= 0)
+                    {
+                        accuracy[r] = subsetClean ?? prediction.Accuracy(attacked);
+                    }
+                }
+                sweepAccuracy[s][names[m]] = accuracy;
+            }
+            fosc.Add(FoscHistogram(gradients, attacked, names[m], m));
+            if (m == 0 || classifiers.Count <= 4)
+            {
+                AdversarialGrid(gradients, attacked, names[m], m);
+            }
+            if (set is not null)
+            {
+                var result = TransferEvaluation.Evaluate(prediction, set, data) with { Name = names[m] };
+                transferResults.Add(result);
+                notes.AddRange(MaskingNotes(gradients, set, result));
+            }
+            if (zeroGradient > 0)
+            {
+                notes.Add($"{zeroGradient:P1} of the attacked images have an all-zero gradient: gradients may be masked");
+            }
+            var card = classifier.Card;
+            models.Add(new ReportModel
+            {
+                Index = m + 1,
+                Path = classifier.Path,
+                Name = names[m],
+                Architecture = card?.Architecture,
+                Method = card?.Method,
+                Norm = card?.Norm,
+                Eps = card?.Eps,
+                Dataset = card?.Dataset,
+                CardCleanAccuracy = card?.CleanAccuracy,
+                CleanAccuracy = clean,
+                ZeroGradientFraction = zeroGradient,
+                Notes = notes,
+            });
+        }
+
+        var sweeps = new List<ReportSweep>();
+        for (int s = 0; s < settings.Sweeps.Count; s++)
+        {
+            var sweep = settings.Sweeps[s];
+            var name = $"sweep-{sweep.Norm.Name()}";
+            var attack = SweepConfig(sweep.Norm, sweep.Radii.Max()).ToString();
+            var (png, svg) = Figures.Lines(directory, name, $"Accuracy against fresh {sweep.Norm.Symbol()} attacks", $"ε ({sweep.Norm.Symbol()}, pixel units)", "accuracy",
+                sweepAccuracy[s].Select(p => (p.Key, sweep.Radii.Select(r => (double)r).ToArray(), p.Value)).ToList(), (0, 1.02));
+            _figures.Add(new ReportFigure(png, svg, "sweep", $"Accuracy of each model against fresh {settings.SweepAttack.ToUpperInvariant()} {sweep.Norm.Symbol()} examples made with its own gradients, by radius (Shaham et al. Fig. 3)."));
+            sweeps.Add(new ReportSweep { Norm = sweep.Norm.Name(), Attack = attack, Eps = sweep.Radii, Accuracy = sweepAccuracy[s], Figure = png });
+        }
+        var training = TrainingCurves(classifiers, names);
+        if (set is not null)
+        {
+            TransferGrids(set, classifiers[0]);
+        }
+        else
+        {
+            SinglePixelGrid(classifiers[0], attacked);
+        }
+
+        return new ReportData
+        {
+            Title = settings.Title,
+            EvaluatorVersion = EvaluatorInfo.Version,
+            Data = new ReportDataset(spec, data.Source, data.Count, attacked.Count),
+            Models = models,
+            Transfer = set is null ? null : new ReportTransfer { Set = settings.TransferSet!, Manifest = set.Manifest, Results = transferResults },
+            Sweeps = sweeps,
+            Fosc = fosc,
+            Training = training,
+            Figures = _figures,
+            Notes = _notes,
+        };
+    }
+
+    private AttackConfig SweepConfig(NormKind norm, float eps)
+    {
+        var config = settings.SweepAttack == "pgd" ? Pgd.Config(norm, eps, settings.SweepSteps, eps / 4) : Fgm.Config(norm, eps);
+        config.Validate();
+        return config;
+    }
+
+    private AttackRun Attack(GradientSession session, AttackConfig config, Dataset data) =>
+        AttackRun.Execute(session, new GradientAttack(session, config), data, settings.Batch);
+
+    private ReportFosc FoscHistogram(GradientSession session, Dataset data, string name, int index)
+    {
+        var config = Pgd.Config(settings.FoscNorm, settings.FoscEps, settings.FoscSteps, settings.FoscEps / 4);
+        var run = Attack(session, config, data.Take(settings.FoscLimit));
+        var (png, svg) = Figures.Histogram(directory, $"fosc-{index + 1}", $"FOSC of PGD examples: {name}", "FOSC at the final iterate",
+            run.Fosc, 20, out var edges, out var counts);
+        _figures.Add(new ReportFigure(png, svg, "fosc", $"{name}: FOSC (Wang et al.) of {run.Count} {config} examples; 0 means a stationary point of the inner maximisation."));
+        return new ReportFosc { Model = name, Attack = config.ToString(), Mean = run.Fosc.Average(), Edges = edges, Counts = counts, Figure = png };
+    }
+
+    /// <summary>Originals, adversarials and amplified perturbations of the first correctly classified images.</summary>
+    private void AdversarialGrid(GradientSession session, Dataset data, string name, int index)
+    {
+        var sweep = settings.Sweeps.FirstOrDefault();
+        var norm = sweep?.Norm ?? NormKind.Linf;
+        var radii = sweep?.Radii.Where(r => r > 0).Order().ToArray() ?? [];
+        float eps = radii.Length > 0 ? radii[radii.Length / 2] : AdversarialDefault(norm);
+        var config = SweepConfig(norm, eps);
+        var run = Attack(session, config, data.Take(Math.Min(data.Count, 200)));
+        var chosen = Enumerable.Range(0, run.Count).Where(i => run.CleanPrediction[i] == run.Labels[i]).Take(settings.GridImages).ToList();
+        if (chosen.Count == 0)
+        {
+            return;
+        }
+        var classes = session.Classifier.ClassNames;
+        var file = $"grid-{index + 1}.png";
+        var (c, h, w) = (data.Channels, data.Height, data.Width);
+        ImageGrid.Save(Path.Combine(directory, file),
+        [
+            ("original", chosen.Select(i => new GridCell(data.Image(i).ToArray(), c, h, w, $"true {Short(classes[(int)run.Labels[i]])}")).ToList()),
+            ("adversarial", chosen.Select(i => new GridCell(run.Adversarial.AsSpan(i * data.ImageSize, data.ImageSize).ToArray(), c, h, w,
+                $"pred {Short(classes[(int)run.AdversarialPrediction[i]])}")).ToList()),
+            ("perturbation", chosen.Select(i => new GridCell(Difference(run.Adversarial, data, i), c, h, w, "amplified", IsPerturbation: true)).ToList()),
+        ]);
+        _figures.Add(new ReportFigure(file, null, "grids", $"{name}: originals above {config} adversarial examples with their predictions; the last row shows the perturbation, amplified (grey = no change)."));
+    }
+
+    private static float AdversarialDefault(NormKind norm) => Cli.AttackOptions.DefaultEps(norm);
+
+    private void SinglePixelGrid(Classifier classifier, Dataset data)
+    {
+        using var session = new GradientSession(classifier, sessions);
+        var run = Attack(session, Fgm.Config(NormKind.L1, 1.0f), data);
+        var found = Enumerable.Range(0, run.Count)
+            .Where(i => run.CleanPrediction[i] == run.Labels[i] && run.AdversarialPrediction[i] != run.Labels[i]).Take(settings.GridImages).ToList();
+        var tried = Enumerable.Range(0, run.Count).Count(i => run.CleanPrediction[i] == run.Labels[i]);
+        if (found.Count == 0)
+        {
+            _notes.Add($"No single-pixel (ℓ1, ε = 1) example fooled {classifier.Name} on {tried} correctly classified images; such examples are rare, and their absence is no proof of robustness.");
+            return;
+        }
+        SinglePixelFigure(found.Select(i => data.Image(i).ToArray()).ToList(), found.Select(i => run.Adversarial.AsSpan(i * data.ImageSize, data.ImageSize).ToArray()).ToList(),
+            found.Select(i => run.Labels[i]).ToList(), found.Select(i => run.AdversarialPrediction[i]).ToList(), classifier, data.Channels, data.Height, data.Width,
+            $"Single-pixel (ℓ1, ε = 1) examples against {classifier.Name}: {found.Count} shown; {run.Summarize().Successes} of {tried} correctly classified images were fooled (Shaham et al. Fig. 1). The changed pixel is circled.");
+    }
+
+    private void SinglePixelFigure(List<float[]> originals, List<float[]> adversarial, List<long> labels, List<long> predictions, Classifier classifier,
+        int c, int h, int w, string caption)
+    {
+        var classes = classifier.ClassNames;
+        var circles = originals.Select((x, k) => ChangedPixels(x, adversarial[k], c, h, w)).ToList();
+        ImageGrid.Save(Path.Combine(directory, "single-pixel.png"),
+        [
+            ("original", originals.Select((x, k) => new GridCell(x, c, h, w, $"true {Short(classes[(int)labels[k]])}", Circles: circles[k])).ToList()),
+            ("one pixel changed", adversarial.Select((x, k) => new GridCell(x, c, h, w, $"pred {Short(classes[(int)predictions[k]])}", Circles: circles[k])).ToList()),
+        ]);
+        _figures.Add(new ReportFigure("single-pixel.png", null, "single-pixel", caption));
+    }
+
+    /// <summary>Grids of the transfer set: a sample per norm (Fig. 2/4), and its single-pixel examples circled (Fig. 1).</summary>
+    private void TransferGrids(TransferSet set, Classifier first)
+    {
+        using var prediction = new PredictionSession(first, sessions);
+        var predictions = prediction.Predict(set.Adversarial, set.Count);
+        var classes = set.Manifest.ClassNames;
+        var (c, h, w) = (set.Channels, set.Height, set.Width);
+        var rows = new List<(string, IReadOnlyList<GridCell>)>();
+        foreach (var norm in new[] { NormKind.L1, NormKind.L2, NormKind.Linf })
+        {
+            var indices = Enumerable.Range(0, set.Count).Where(i => set.Norms[i] == (long)norm).Take(settings.GridImages).ToList();
+            if (indices.Count == 0)
+            {
+                continue;
+            }
+            rows.Add(($"{norm.Symbol()} original", indices.Select(i => new GridCell(Slice(set.Originals, i, set.ImageSize), c, h, w, $"true {Short(classes[(int)set.Labels[i]])}")).ToList()));
+            rows.Add(($"{norm.Symbol()} ε={set.Eps[indices[0]]:G3}", indices.Select(i => new GridCell(Slice(set.Adversarial, i, set.ImageSize), c, h, w,
+                $"{Short(first.ClassNames[(int)predictions[i]])}")).ToList()));
+        }
+        if (rows.Count > 0)
+        {
+            ImageGrid.Save(Path.Combine(directory, "transfer-sample.png"), rows);
+            _figures.Add(new ReportFigure("transfer-sample.png", null, "transfer",
+                $"A sample of the transfer set made against {Path.GetFileName(set.Manifest.SourceModel)}: originals with their labels above the adversarial examples with {first.Name}'s prediction (Shaham et al. Fig. 2/4)."));
+        }
+        var single = Enumerable.Range(0, set.Count).Where(i => set.Norms[i] == (long)NormKind.L1).Take(settings.GridImages).ToList();
+        var l1 = set.Manifest.Norms.FirstOrDefault(n => n.Norm == "l1");
+        if (single.Count > 0 && set.Manifest.Pixels == 1)
+        {
+            SinglePixelFigure(single.Select(i => Slice(set.Originals, i, set.ImageSize)).ToList(), single.Select(i => Slice(set.Adversarial, i, set.ImageSize)).ToList(),
+                single.Select(i => set.Labels[i]).ToList(), single.Select(i => predictions[i]).ToList(), first, c, h, w,
+                $"Single-pixel examples of the transfer set: {l1?.Found ?? single.Count} of {l1?.Tried ?? 0} correctly classified test images were fooled by changing one pixel by up to ε = {l1?.Eps:G3} (Shaham et al. Fig. 1). The changed pixel is circled; captions are {first.Name}'s predictions.");
+        }
+        else if (l1 is not null)
+        {
+            _notes.Add($"No single-pixel example was found: none of {l1.Tried} correctly classified images was fooled by one pixel changed by ε = {l1.Eps:G3}.");
+        }
+    }
+
+    /// <summary>
+    /// AutoAttack's check that a white-box attack is not weaker than a black-box one: on the transfer set's own
+    /// source images, a fresh FGM with this model's gradients should fool it at least as often as the transferred examples do.
+    /// </summary>
+    private List<string> MaskingNotes(GradientSession session, TransferSet set, TransferResult result)
+    {
+        var notes = new List<string>();
+        foreach (var count in set.Manifest.Norms)
+        {
+            var norm = NormKinds.Parse(count.Norm);
+            var originals = set.AsDataset(adversarial: false, norm);
+            if (originals.Count < 10 || !result.PerNorm.TryGetValue(count.Norm, out var transfer))
+            {
+                continue;
+            }
+            var fresh = Attack(session, Fgm.Config(norm, count.Eps), originals).Summarize().AdversarialAccuracy;
+            if (fresh > transfer + 0.02)
+            {
+                notes.Add($"fresh white-box {norm.Symbol()} FGM at ε = {count.Eps:G3} leaves {fresh:P1} of the transfer set's source images correct, but only {transfer:P1} " +
+                    "of the transferred examples are: a black-box attack beats the white-box one, a sign of gradient masking");
+            }
+        }
+        return notes;
+    }
+
+    private List<ReportTraining> TrainingCurves(List<Classifier> classifiers, List<string> names)
+    {
+        var logs = classifiers.Select((c, i) => (Name: names[i], Log: TrainingLog.Find(c.Path))).Where(p => p.Log is not null).ToList();
+        if (logs.Count == 0)
+        {
+            return [];
+        }
+        var (png, svg) = Figures.Lines(directory, "training-accuracy", "Clean test accuracy during training", "epoch", "test accuracy",
+            logs.Select(p => (p.Name, p.Log!.Select(e => (double)e.Epoch).ToArray(), p.Log!.Select(e => e.TestAccuracy).ToArray())).ToList());
+        _figures.Add(new ReportFigure(png, svg, "training", "Clean test accuracy after each epoch, from each model's training log (Shaham et al. Fig. 5)."));
+        var withFosc = logs.Where(p => p.Log!.Any(e => e.MeanFosc is not null)).ToList();
+        if (withFosc.Count > 0)
+        {
+            var series = new List<(string, double[], double[])>();
+            foreach (var (name, log) in withFosc)
+            {
+                series.Add(($"{name} mean FOSC", log!.Select(e => (double)e.Epoch).ToArray(), log!.Select(e => e.MeanFosc ?? 0).ToArray()));
+                if (log!.Any(e => e.FoscThreshold is not null))
+                {
+                    series.Add(($"{name} threshold c_t", log!.Select(e => (double)e.Epoch).ToArray(), log!.Select(e => e.FoscThreshold ?? 0).ToArray()));
+                }
+            }
+            var (fPng, fSvg) = Figures.Lines(directory, "training-fosc", "FOSC of the training examples", "epoch", "FOSC", series);
+            _figures.Add(new ReportFigure(fPng, fSvg, "training", "Mean FOSC of the adversarial examples trained on and, for dynamic training, the threshold c_t (Wang et al.)."));
+        }
+        return logs.Select(p => new ReportTraining { Model = p.Name, Epochs = p.Log! }).ToList();
+    }
+
+    private static List<string> UniqueNames(List<Classifier> classifiers)
+    {
+        var names = new List<string>();
+        foreach (var classifier in classifiers)
+        {
+            var name = classifier.Name;
+            for (int k = 2; names.Contains(name); k++)
+            {
+                name = $"{classifier.Name} ({k})";
+            }
+            names.Add(name);
+        }
+        return names;
+    }
+
+    private static List<(int, int)> ChangedPixels(float[] original, float[] adversarial, int c, int h, int w)
+    {
+        var changed = new HashSet<(int, int)>();
+        for (int i = 0; i < original.Length; i++)
+        {
+            if (original[i] != adversarial[i])
+            {
+                int p = i % (h * w);
+                changed.Add((p / w, p % w));
+            }
+        }
+        return [.. changed];
+    }
+
+    private static float[] Difference(float[] adversarial, Dataset data, int index)
+    {
+        var clean = data.Image(index);
+        var result = new float[data.ImageSize];
+        for (int j = 0; j < result.Length; j++)
+        {
+            result[j] = adversarial[index * data.ImageSize + j] - clean[j];
+        }
+        return result;
+    }
+
+    private static float[] Slice(float[] values, int index, int size) => values.AsSpan(index * size, size).ToArray();
+
+    private static string Short(string label) => label.Length > 12 ? label[..11] + "…" : label;
+}

@@ -1,0 +1,152 @@
+using System.Text.Json.Serialization;
+using RobustEval.Evaluator.Transfer;
+
+namespace RobustEval.Evaluator.Reports;
+
+/// <summary>Everything a report shows; <c>results.json</c> is this object, so every number on the page is in it.</summary>
+internal sealed record ReportData
+{
+    [JsonPropertyName("title")]
+    public required string Title { get; init; }
+
+    [JsonPropertyName("evaluator_version")]
+    public required string EvaluatorVersion { get; init; }
+
+    [JsonPropertyName("data")]
+    public required ReportDataset Data { get; init; }
+
+    [JsonPropertyName("models")]
+    public required IReadOnlyList<ReportModel> Models { get; init; }
+
+    [JsonPropertyName("transfer")]
+    public ReportTransfer? Transfer { get; init; }
+
+    [JsonPropertyName("sweeps")]
+    public required IReadOnlyList<ReportSweep> Sweeps { get; init; }
+
+    [JsonPropertyName("fosc")]
+    public required IReadOnlyList<ReportFosc> Fosc { get; init; }
+
+    [JsonPropertyName("training")]
+    public required IReadOnlyList<ReportTraining> Training { get; init; }
+
+    [JsonPropertyName("figures")]
+    public required IReadOnlyList<ReportFigure> Figures { get; init; }
+
+    /// <summary>Findings that apply to the whole report (e.g. no single-pixel example found).</summary>
+    [JsonPropertyName("notes")]
+    public required IReadOnlyList<string> Notes { get; init; }
+}
+
+internal sealed record ReportDataset(
+    [property: JsonPropertyName("spec")] string Spec,
+    [property: JsonPropertyName("source")] string Source,
+    [property: JsonPropertyName("examples")] int Examples,
+    [property: JsonPropertyName("attacked_examples")] int AttackedExamples);
+
+internal sealed record ReportModel
+{
+    [JsonPropertyName("index")]
+    public required int Index { get; init; }
+
+    [JsonPropertyName("path")]
+    public required string Path { get; init; }
+
+    [JsonPropertyName("name")]
+    public required string Name { get; init; }
+
+    [JsonPropertyName("architecture")]
+    public string? Architecture { get; init; }
+
+    [JsonPropertyName("method")]
+    public string? Method { get; init; }
+
+    [JsonPropertyName("norm")]
+    public string? Norm { get; init; }
+
+    [JsonPropertyName("eps")]
+    public double? Eps { get; init; }
+
+    [JsonPropertyName("dataset")]
+    public string? Dataset { get; init; }
+
+    [JsonPropertyName("card_clean_accuracy")]
+    public double? CardCleanAccuracy { get; init; }
+
+    /// <summary>Clean accuracy measured now, on the report's data.</summary>
+    [JsonPropertyName("clean_accuracy")]
+    public required double CleanAccuracy { get; init; }
+
+    [JsonPropertyName("zero_gradient_fraction")]
+    public required double ZeroGradientFraction { get; init; }
+
+    [JsonPropertyName("notes")]
+    public required IReadOnlyList<string> Notes { get; init; }
+}
+
+internal sealed record ReportTransfer
+{
+    [JsonPropertyName("set")]
+    public required string Set { get; init; }
+
+    [JsonPropertyName("manifest")]
+    public required TransferManifest Manifest { get; init; }
+
+    [JsonPropertyName("results")]
+    public required IReadOnlyList<TransferResult> Results { get; init; }
+}
+
+internal sealed record ReportSweep
+{
+    [JsonPropertyName("norm")]
+    public required string Norm { get; init; }
+
+    [JsonPropertyName("attack")]
+    public required string Attack { get; init; }
+
+    [JsonPropertyName("eps")]
+    public required IReadOnlyList<float> Eps { get; init; }
+
+    /// <summary>Accuracy per model name, one value per radius.</summary>
+    [JsonPropertyName("accuracy")]
+    public required IReadOnlyDictionary<string, double[]> Accuracy { get; init; }
+
+    [JsonPropertyName("figure")]
+    public required string Figure { get; init; }
+}
+
+internal sealed record ReportFosc
+{
+    [JsonPropertyName("model")]
+    public required string Model { get; init; }
+
+    [JsonPropertyName("attack")]
+    public required string Attack { get; init; }
+
+    [JsonPropertyName("mean")]
+    public required double Mean { get; init; }
+
+    [JsonPropertyName("edges")]
+    public required double[] Edges { get; init; }
+
+    [JsonPropertyName("counts")]
+    public required int[] Counts { get; init; }
+
+    [JsonPropertyName("figure")]
+    public required string Figure { get; init; }
+}
+
+internal sealed record ReportTraining
+{
+    [JsonPropertyName("model")]
+    public required string Model { get; init; }
+
+    [JsonPropertyName("epochs")]
+    public required IReadOnlyList<TrainingEpoch> Epochs { get; init; }
+}
+
+internal sealed record ReportFigure(
+    [property: JsonPropertyName("file")] string File,
+    [property: JsonPropertyName("svg")] string? Svg,
+    [property: JsonPropertyName("section")] string Section,
+    [property: JsonPropertyName("caption")] string Caption);
