@@ -22,7 +22,7 @@ internal static class ReportCommand
         var set = new Option<string?>("--set") { Description = "Transfer set .npz for Table 1 (see transfer-set build)" };
         var sweeps = new Option<string[]>("--eps-sweep")
         {
-            Description = "NORM:START:STOP:STEP or NORM:R1,R2,… (repeatable)",
+            Description = "[ATTACK:]NORM:START:STOP:STEP or [ATTACK:]NORM:R1,R2,…, e.g. linf:0:0.3:0.025 or pgd20:linf:0.3 (several allowed; ATTACK defaults to --sweep-attack)",
             DefaultValueFactory = _ => ["linf:0:0.3:0.05"],
             AllowMultipleArgumentsPerToken = true,
         };
@@ -57,9 +57,7 @@ internal static class ReportCommand
                 Models = parse.GetValue(models)!,
                 Data = parse.GetValue(data),
                 TransferSet = parse.GetValue(set),
-                Sweeps = parse.GetValue(sweeps)!.Select(SweepSpec.Parse).ToList(),
-                SweepAttack = parse.GetValue(sweepAttack)!,
-                SweepSteps = parse.GetValue(sweepSteps),
+                Sweeps = parse.GetValue(sweeps)!.Select(s => SweepSpec.Parse(s, parse.GetValue(sweepAttack)!, parse.GetValue(sweepSteps))).ToList(),
                 Limit = Math.Max(1, parse.GetValue(limit)),
                 FoscNorm = foscNorm,
                 FoscEps = foscEps,

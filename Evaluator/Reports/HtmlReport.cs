@@ -22,10 +22,12 @@ internal static class HtmlReport
             $"RobustEval evaluator {E(report.EvaluatorVersion)}. Every number on this page is in <a href=\"results.json\">results.json</a>.</p>\n");
 
         html.Append("<h2>Models</h2>\n<table id=\"models\">\n<tr><th>#</th><th>model</th><th>architecture</th><th>training</th><th>data</th>" +
-            "<th>clean accuracy (card)</th><th>clean accuracy (measured)</th></tr>\n");
+            "<th>training time</th><th>training images/s</th><th>clean accuracy (card)</th><th>clean accuracy (measured)</th></tr>\n");
         foreach (var m in report.Models)
         {
             html.Append($"<tr><td>{m.Index}</td><td>{E(m.Name)}</td><td>{E(m.Architecture ?? "—")}</td><td>{E(Training(m))}</td><td>{E(m.Dataset ?? "—")}</td>" +
+                $"<td>{(m.TrainingSeconds is { } s ? TimeSpan.FromSeconds(s).ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture) : "—")}</td>" +
+                $"<td>{(m.TrainingImagesPerSecond is { } r ? r.ToString("N0", CultureInfo.InvariantCulture) : "—")}</td>" +
                 $"<td>{Percent(m.CardCleanAccuracy)}</td><td>{Percent(m.CleanAccuracy)}</td></tr>\n");
         }
         html.Append("</table>\n");
@@ -61,7 +63,7 @@ internal static class HtmlReport
             foreach (var sweep in report.Sweeps)
             {
                 html.Append($"<p>{E(sweep.Attack)} (largest radius shown).</p>\n");
-                html.Append($"<table class=\"sweep\" data-norm=\"{E(sweep.Norm)}\">\n<tr><th>model</th>");
+                html.Append($"<table class=\"sweep\" data-sweep=\"{E(sweep.Key)}\">\n<tr><th>model</th>");
                 foreach (var eps in sweep.Eps)
                 {
                     html.Append($"<th>ε = {eps.ToString("G4", CultureInfo.InvariantCulture)}</th>");

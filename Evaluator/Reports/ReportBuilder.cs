@@ -54,7 +54,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
                     {
                         continue;
                     }
-                    var summary = Attack(gradients, SweepConfig(sweep.Norm, sweep.Radii[r]), attacked).Summarize();
+                    var summary = Attack(gradients, SweepConfig(sweep, sweep.Radii[r]), attacked).Summarize();
                     accuracy[r] = summary.AdversarialAccuracy;
                     subsetClean ??= summary.CleanAccuracy;
                     zeroGradient = Math.Max(zeroGradient, summary.ZeroGradientFraction);
@@ -84,6 +84,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
                 notes.Add($"{zeroGradient:P1} of the attacked images have an all-zero gradient: gradients may be masked");
             }
             var card = classifier.Card;
+            var trainingLog = TrainingLog.Find(classifier.Path);
             models.Add(new ReportModel
             {
                 Index = m + 1,
@@ -97,6 +98,8 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
                 CardCleanAccuracy = card?.CleanAccuracy,
                 CleanAccuracy = clean,
                 ZeroGradientFraction = zeroGradient,
+                TrainingSeconds = trainingLog?.Sum(e => e.Seconds),
+                TrainingImagesPerSecond = trainingLog?.Average(e => e.ImagesPerSecond),
                 Notes = notes,
             });
         }
@@ -105,12 +108,13 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         for (int s = 0; s < settings.Sweeps.Count; s++)
         {
             var sweep = settings.Sweeps[s];
-            var name = $"sweep-{sweep.Norm.Name()}";
-            var attack = SweepConfig(sweep.Norm, sweep.Radii.Max()).ToString();
-            var (png, svg) = Figures.Lines(directory, name, $"Accuracy against fresh {sweep.Norm.Symbol()} attacks", $"ε ({sweep.Norm.Symbol()}, pixel units)", "accuracy",
+            var name = $"sweep-{sweep.Key}";
+            var attack = SweepConfig(sweep, sweep.Radii.Max()).ToString();
+            var label = sweep.Attack == "pgd" ? $"PGD-{sweep.Steps}" : "FGM";
+            var (png, svg) = Figures.Lines(directory, name, $"Accuracy against fresh {label} {sweep.Norm.Symbol()} attacks", $"ε ({sweep.Norm.Symbol()}, pixel units)", "accuracy",
                 sweepAccuracy[s].Select(p => (p.Key, sweep.Radii.Select(r => (double)r).ToArray(), p.Value)).ToList(), (0, 1.02));
-            _figures.Add(new ReportFigure(png, svg, "sweep", $"Accuracy of each model against fresh {settings.SweepAttack.ToUpperInvariant()} {sweep.Norm.Symbol()} examples made with its own gradients, by radius (Shaham et al. Fig. 3)."));
-            sweeps.Add(new ReportSweep { Norm = sweep.Norm.Name(), Attack = attack, Eps = sweep.Radii, Accuracy = sweepAccuracy[s], Figure = png });
+            _figures.Add(new ReportFigure(png, svg, "sweep", $"Accuracy of each model against fresh {label} {sweep.Norm.Symbol()} examples made with its own gradients, by radius (Shaham et al. Fig. 3)."));
+            sweeps.Add(new ReportSweep { Key = sweep.Key, Norm = sweep.Norm.Name(), Attack = attack, Eps = sweep.Radii, Accuracy = sweepAccuracy[s], Figure = png });
         }
         var training = TrainingCurves(classifiers, names);
         if (set is not null)
@@ -137,9 +141,9 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         };
     }
 
-    private AttackConfig SweepConfig(NormKind norm, float eps)
+    private static AttackConfig SweepConfig(SweepSpec sweep, float eps)
     {
-        var config = settings.SweepAttack == "pgd" ? Pgd.Config(norm, eps, settings.SweepSteps, eps / 4) : Fgm.Config(norm, eps);
+        var config = sweep.Attack == "pgd" ? Pgd.Config(sweep.Norm, eps, sweep.Steps, eps / 4) : Fgm.Config(sweep.Norm, eps);
         config.Validate();
         return config;
     }
@@ -160,11 +164,10 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
     /// <summary>Originals, adversarials and amplified perturbations of the first correctly classified images.</summary>
     private void AdversarialGrid(GradientSession session, Dataset data, string name, int index)
     {
-        var sweep = settings.Sweeps.FirstOrDefault();
-        var norm = sweep?.Norm ?? NormKind.Linf;
-        var radii = sweep?.Radii.Where(r => r > 0).Order().ToArray() ?? [];
-        float eps = radii.Length > 0 ? radii[radii.Length / 2] : AdversarialDefault(norm);
-        var config = SweepConfig(norm, eps);
+        var sweep = settings.Sweeps.FirstOrDefault() ?? new SweepSpec("fgm", 1, NormKind.Linf, [Cli.AttackOptions.DefaultEps(NormKind.Linf)]);
+        var radii = sweep.Radii.Where(r => r > 0).Order().ToArray();
+        float eps = radii.Length > 0 ? radii[radii.Length / 2] : Cli.AttackOptions.DefaultEps(sweep.Norm);
+        var config = SweepConfig(sweep, eps);
         var run = Attack(session, config, data.Take(Math.Min(data.Count, 200)));
         var chosen = Enumerable.Range(0, run.Count).Where(i => run.CleanPrediction[i] == run.Labels[i]).Take(settings.GridImages).ToList();
         if (chosen.Count == 0)
@@ -183,8 +186,6 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         ]);
         _figures.Add(new ReportFigure(file, null, "grids", $"{name}: originals above {config} adversarial examples with their predictions; the last row shows the perturbation, amplified (grey = no change)."));
     }
-
-    private static float AdversarialDefault(NormKind norm) => Cli.AttackOptions.DefaultEps(norm);
 
     private void SinglePixelGrid(Classifier classifier, Dataset data)
     {

@@ -80,6 +80,14 @@ internal sealed record ReportModel
     [JsonPropertyName("zero_gradient_fraction")]
     public required double ZeroGradientFraction { get; init; }
 
+    /// <summary>Training wall time (seconds, all epochs) from the model's metrics log, when there is one.</summary>
+    [JsonPropertyName("training_seconds")]
+    public double? TrainingSeconds { get; init; }
+
+    /// <summary>Mean training throughput (images/s) from the metrics log.</summary>
+    [JsonPropertyName("training_images_per_second")]
+    public double? TrainingImagesPerSecond { get; init; }
+
     [JsonPropertyName("notes")]
     public required IReadOnlyList<string> Notes { get; init; }
 }
@@ -98,6 +106,10 @@ internal sealed record ReportTransfer
 
 internal sealed record ReportSweep
 {
+    /// <summary>norm, or pgdK-norm for PGD sweeps: unique within a report.</summary>
+    [JsonPropertyName("key")]
+    public required string Key { get; init; }
+
     [JsonPropertyName("norm")]
     public required string Norm { get; init; }
 

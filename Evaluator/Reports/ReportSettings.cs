@@ -2,19 +2,35 @@ using RobustEval.Geometry;
 
 namespace RobustEval.Evaluator.Reports;
 
-/// <summary>One ε-sweep of a report: a norm and its radii.</summary>
-internal sealed record SweepSpec(NormKind Norm, IReadOnlyList<float> Radii)
+/// <summary>One ε-sweep of a report: an attack (fgm, or pgd with a number of steps), a norm and its radii.</summary>
+internal sealed record SweepSpec(string Attack, int Steps, NormKind Norm, IReadOnlyList<float> Radii)
 {
-    /// <summary>"linf:0:0.3:0.025" or "l2:0.5,1,2".</summary>
-    public static SweepSpec Parse(string text)
+    /// <summary>
+    /// "linf:0:0.3:0.025", "l2:0.5,1,2", or with an attack in front: "pgd20:linf:0.3" (PGD, 20 steps of ε/4),
+    /// "fgm:linf:0.1". Without one, <paramref name="defaultAttack"/> and <paramref name="defaultSteps"/> apply.
+    /// </summary>
+    public static SweepSpec Parse(string text, string defaultAttack, int defaultSteps)
     {
-        int colon = text.IndexOf(':');
-        if (colon < 0 || NormKinds.TryParse(text[..colon]) is not { } norm)
+        var (attack, steps, rest) = (defaultAttack, defaultSteps, text);
+        var head = text.Split(':')[0].ToLowerInvariant();
+        if (head == "fgm" || head.StartsWith("pgd", StringComparison.Ordinal))
         {
-            throw new UserErrorException($"--eps-sweep '{text}' is not NORM:START:STOP:STEP or NORM:R1,R2,… (e.g. linf:0:0.3:0.025)");
+            attack = head == "fgm" ? "fgm" : "pgd";
+            if (attack == "pgd" && head.Length > 3 && !(int.TryParse(head[3..], out steps) && steps > 0))
+            {
+                throw new UserErrorException($"--eps-sweep '{text}': '{head}' is not pgd followed by a number of steps (e.g. pgd20)");
+            }
+            rest = text[(head.Length + 1)..];
         }
-        return new SweepSpec(norm, Cli.SweepCommand.ParseRadii(text[(colon + 1)..]));
+        int colon = rest.IndexOf(':');
+        if (colon < 0 || NormKinds.TryParse(rest[..colon]) is not { } norm)
+        {
+            throw new UserErrorException($"--eps-sweep '{text}' is not [ATTACK:]NORM:START:STOP:STEP or [ATTACK:]NORM:R1,R2,… (e.g. linf:0:0.3:0.025, pgd20:linf:0.3)");
+        }
+        return new SweepSpec(attack, steps, norm, Cli.SweepCommand.ParseRadii(rest[(colon + 1)..]));
     }
+
+    public string Key => Attack == "pgd" ? $"pgd{Steps}-{Norm.Name()}" : Norm.Name();
 }
 
 /// <summary>What a report covers and how hard it attacks.</summary>
@@ -27,11 +43,6 @@ internal sealed record ReportSettings
     public string? TransferSet { get; init; }
 
     public required IReadOnlyList<SweepSpec> Sweeps { get; init; }
-
-    /// <summary>fgm (the paper's fresh examples, eq. 2/11) or pgd.</summary>
-    public string SweepAttack { get; init; } = "fgm";
-
-    public int SweepSteps { get; init; } = 10;
 
     /// <summary>Images attacked for sweeps (the clean accuracy uses all of the data).</summary>
     public int Limit { get; init; } = 1000;

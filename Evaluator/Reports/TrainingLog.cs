@@ -23,6 +23,9 @@ internal sealed record TrainingEpoch
 
     [JsonPropertyName("images_per_second")]
     public double ImagesPerSecond { get; init; }
+
+    [JsonPropertyName("seconds")]
+    public double Seconds { get; init; }
 }
 
 internal static class TrainingLog

@@ -56,7 +56,29 @@ public static class DataCommands
             return 0;
         });
 
-        return new Command("data", "Fetch and list the data sets (MNIST, Fashion-MNIST, CIFAR-10)") { fetch, list };
+        var spec = new Argument<string>("data") { Description = $"A split ({string.Join(", ", DatasetCatalog.SplitNames)}) or an .npz" };
+        var output = new Option<string>("--out", "-o") { Description = "The .npz to write (x float32 in [0,1], y int64)", Required = true };
+        var limit = new Option<int?>("--limit") { Description = "Only the first N images (the splits interleave classes, so any prefix is balanced)" };
+        var layout = new Option<string>("--layout") { Description = "nchw | nhwc", DefaultValueFactory = _ => "nchw" };
+        layout.AcceptOnlyFromAmong("nchw", "nhwc");
+        var export = new Command("export", "Write a data set (or its first N images) as an .npz that numpy and RobustEval read")
+        {
+            spec, output, limit, layout,
+        };
+        export.SetAction(parse =>
+        {
+            var (data, _) = new DatasetCatalog(DataDirectories.Default()).Load(parse.GetValue(spec)!);
+            if (parse.GetValue(limit) is { } n)
+            {
+                data = data.Take(Math.Max(n, 1));
+            }
+            var path = parse.GetValue(output)!;
+            DatasetNpz.Save(path, data, parse.GetValue(layout) == "nhwc" ? ImageLayout.Nhwc : ImageLayout.Nchw);
+            Console.WriteLine($"wrote {path}: {data.Count:N0} images of {data.Channels}x{data.Height}x{data.Width} ({data.Source})");
+            return 0;
+        });
+
+        return new Command("data", "Fetch, list and export the data sets (MNIST, Fashion-MNIST, CIFAR-10)") { fetch, list, export };
     }
 
     /// <summary>Prints download progress every 10 %, not every packet.</summary>

@@ -79,7 +79,7 @@ public sealed class Dataset
 
     /// <summary>The first <paramref name="count"/> images (all of them when the dataset is smaller).</summary>
     public Dataset Take(int count) =>
-        count >= Count ? this : Slice(0, count, $"{Source}, first {count}");
+        count >= Count ? this : Slice(0, count, $"{Source}, first {count:N0}");
 
     /// <summary>The images at the given indices, in that order.</summary>
     public Dataset Subset(IReadOnlyList<int> indices, string? source = null)

@@ -128,7 +128,7 @@ public sealed class ReportTests
         Assert.AreEqual("0.00%", transfer[1][2], "the source model gets none of its own transfer set right");
         var sweeps = root.GetProperty("sweeps").EnumerateArray().ToList();
         Assert.HasCount(2, sweeps);
-        var sweepTable = await Table(page, "table.sweep[data-norm='l2']");
+        var sweepTable = await Table(page, "table.sweep[data-sweep='l2']");
         var firstModel = sweeps[1].GetProperty("accuracy").EnumerateObject().First();
         CollectionAssert.AreEqual(firstModel.Value.EnumerateArray().Select(v => HtmlReport.Percent(v.GetDouble())).ToArray(), sweepTable[1][1..].ToArray());
     }
