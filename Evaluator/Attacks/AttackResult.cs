@@ -14,6 +14,7 @@ internal sealed class AttackResult
         PerturbationNorm = new double[count];
         Fosc = new double[count];
         ZeroGradient = new bool[count];
+        NonFinite = new bool[count];
     }
 
     public int Count { get; }
@@ -36,4 +37,7 @@ internal sealed class AttackResult
 
     /// <summary>True where the clean image's gradient was exactly zero (a sign of masked gradients).</summary>
     public bool[] ZeroGradient { get; }
+
+    /// <summary>True where the model produced NaN or infinite scores, loss or gradient at some point of the attack.</summary>
+    public bool[] NonFinite { get; }
 }

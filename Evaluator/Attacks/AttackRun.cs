@@ -28,6 +28,8 @@ internal sealed class AttackRun
 
     public required bool[] ZeroGradient { get; init; }
 
+    public required bool[] NonFinite { get; init; }
+
     public required double Seconds { get; init; }
 
     public required long Evaluations { get; init; }
@@ -54,6 +56,7 @@ internal sealed class AttackRun
         var perturbationNorm = new double[n];
         var fosc = new double[n];
         var zeroGradient = new bool[n];
+        var nonFinite = new bool[n];
         long evaluationsBefore = session.Evaluations;
         var clock = Stopwatch.StartNew();
         var images = new float[batch * size];
@@ -78,6 +81,7 @@ internal sealed class AttackRun
             result.PerturbationNorm.AsSpan(0, count).CopyTo(perturbationNorm.AsSpan(start));
             result.Fosc.AsSpan(0, count).CopyTo(fosc.AsSpan(start));
             result.ZeroGradient.AsSpan(0, count).CopyTo(zeroGradient.AsSpan(start));
+            result.NonFinite.AsSpan(0, count).CopyTo(nonFinite.AsSpan(start));
             progress?.Report(start + count);
         }
         return new AttackRun
@@ -92,6 +96,7 @@ internal sealed class AttackRun
             PerturbationNorm = perturbationNorm,
             Fosc = fosc,
             ZeroGradient = zeroGradient,
+            NonFinite = nonFinite,
             Seconds = clock.Elapsed.TotalSeconds,
             Evaluations = session.Evaluations - evaluationsBefore,
         };

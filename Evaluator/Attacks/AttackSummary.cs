@@ -38,6 +38,10 @@ internal sealed record AttackSummary
     [JsonPropertyName("zero_gradient_fraction")]
     public double ZeroGradientFraction { get; init; }
 
+    /// <summary>Share of images for which the model gave NaN or infinite scores or gradients.</summary>
+    [JsonPropertyName("non_finite_fraction")]
+    public double NonFiniteFraction { get; init; }
+
     [JsonPropertyName("seconds")]
     public double Seconds { get; init; }
 
@@ -51,7 +55,7 @@ internal sealed record AttackSummary
     public static AttackSummary Of(AttackRun run)
     {
         int n = run.Count;
-        int cleanCorrect = 0, adversarialCorrect = 0, successes = 0, zero = 0;
+        int cleanCorrect = 0, adversarialCorrect = 0, successes = 0, zero = 0, nonFinite = 0;
         double normSum = 0, normMax = 0, successfulNormSum = 0, foscSum = 0;
         for (int i = 0; i < n; i++)
         {
@@ -66,8 +70,9 @@ internal sealed record AttackSummary
             }
             normSum += run.PerturbationNorm[i];
             normMax = Math.Max(normMax, run.PerturbationNorm[i]);
-            foscSum += run.Fosc[i];
+            foscSum += double.IsFinite(run.Fosc[i]) ? run.Fosc[i] : 0;
             zero += run.ZeroGradient[i] ? 1 : 0;
+            nonFinite += run.NonFinite[i] ? 1 : 0;
         }
         return new AttackSummary
         {
@@ -81,6 +86,7 @@ internal sealed record AttackSummary
             MeanSuccessfulPerturbationNorm = successes == 0 ? null : successfulNormSum / successes,
             MeanFosc = foscSum / n,
             ZeroGradientFraction = (double)zero / n,
+            NonFiniteFraction = (double)nonFinite / n,
             Seconds = run.Seconds,
             ImagesPerSecond = run.Seconds > 0 ? n / run.Seconds : 0,
             Evaluations = run.Evaluations,

@@ -32,6 +32,7 @@ internal sealed class GradientAttack(GradientSession session, AttackConfig confi
 
         clean.CopyTo(buffers.Pixels, 0);
         session.Evaluate(buffers);
+        Sanitize(buffers, count, size, result.NonFinite);
         var cleanGradient = (float[])buffers.Gradient.Clone();
         for (int i = 0; i < count; i++)
         {
@@ -76,6 +77,7 @@ internal sealed class GradientAttack(GradientSession session, AttackConfig confi
                 {
                     adversarial.CopyTo(buffers.Pixels, 0);
                     session.Evaluate(buffers);
+                    Sanitize(buffers, count, size, result.NonFinite);
                     gradient = buffers.Gradient;
                 }
                 for (int i = 0; i < count; i++)
@@ -98,6 +100,7 @@ internal sealed class GradientAttack(GradientSession session, AttackConfig confi
             }
             adversarial.CopyTo(buffers.Pixels, 0);
             session.Evaluate(buffers);
+            Sanitize(buffers, count, size, result.NonFinite);
             for (int i = 0; i < count; i++)
             {
                 long prediction = ArgMax(buffers.Logits.AsSpan(i * classifier.Classes, classifier.Classes));
@@ -123,16 +126,54 @@ internal sealed class GradientAttack(GradientSession session, AttackConfig confi
         return result;
     }
 
+    /// <summary>The index of the largest score; −1 (no class, so never correct) when a score is NaN.</summary>
     internal static long ArgMax(ReadOnlySpan<float> values)
     {
         int best = 0;
-        for (int i = 1; i < values.Length; i++)
+        for (int i = 0; i < values.Length; i++)
         {
+            if (float.IsNaN(values[i]))
+            {
+                return -1;
+            }
             if (values[i] > values[best])
             {
                 best = i;
             }
         }
         return best;
+    }
+
+    /// <summary>
+    /// A model can produce NaN or infinite scores (a Log of a negative, an overflow). Such an example is flagged,
+    /// its gradient is zeroed so it takes no step (a NaN step would spread into the image) and its loss counts as
+    /// −∞, so any finite outcome is preferred to it.
+    /// </summary>
+    private static void Sanitize(GradientSession.Buffers buffers, int count, int size, bool[] flags)
+    {
+        int classes = buffers.Logits.Length / buffers.Batch;
+        for (int i = 0; i < count; i++)
+        {
+            var gradient = buffers.Gradient.AsSpan(i * size, size);
+            bool finite = float.IsFinite(buffers.Loss[i]) && !HasNonFinite(buffers.Logits.AsSpan(i * classes, classes)) && !HasNonFinite(gradient);
+            if (!finite)
+            {
+                flags[i] = true;
+                gradient.Clear();
+                buffers.Loss[i] = float.NegativeInfinity;
+            }
+        }
+    }
+
+    private static bool HasNonFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float v in values)
+        {
+            if (!float.IsFinite(v))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 }

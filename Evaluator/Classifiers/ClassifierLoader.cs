@@ -27,7 +27,12 @@ internal static class ClassifierLoader
         return model;
     }
 
-    public static Classifier Load(string path, Preprocessing? preprocessingOptions, OrtSessions sessions, string? outputName = null)
+    /// <summary>
+    /// Loads a classifier. With <paramref name="requireGradients"/>, every op between the input and the logits
+    /// must have a backward rule, and the ones that do not are named before the model is run at all.
+    /// </summary>
+    public static Classifier Load(string path, Preprocessing? preprocessingOptions, OrtSessions sessions, string? outputName = null,
+        bool requireGradients = true)
     {
         var model = ReadModel(path);
         var card = OnnxFiles.ReadCard(model);
@@ -69,6 +74,10 @@ internal static class ClassifierLoader
         }
         Wrap(model, input.Name, logits, layout, preprocessing, (int)channels);
         notes.AddRange(OpsetUpgrade.Apply(model));
+        if (requireGradients && Gradients.GradientGraphBuilder.Unsupported(model.Graph, Classifier.PixelsName, logits) is { Count: > 0 } unsupported)
+        {
+            throw new Gradients.GradientException($"{path}: no gradient rule for {string.Join(", ", unsupported)}");
+        }
 
         long[] pixelDims = [fixedBatch ?? 1, channels, height, width];
         var tensors = ShapeProbe.Run(model, Classifier.PixelsName, pixelDims, fixedBatch, sessions);

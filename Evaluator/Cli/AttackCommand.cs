@@ -66,6 +66,10 @@ internal static class AttackCommand
         {
             notes.Add($"{summary.ZeroGradientFraction:P1} of the images have an all-zero gradient: gradients may be masked, and gradient attacks underestimate the risk there");
         }
+        if (summary.NonFiniteFraction > 0)
+        {
+            notes.Add($"{summary.NonFiniteFraction:P1} of the images gave NaN or infinite scores or gradients: they took no steps and count as misclassified");
+        }
         if (run.Config.Norm == NormKind.L1 && run.Config.Pixels == 1 && run.Config.Steps == 1)
         {
             notes.Add($"single-pixel (ℓ1) examples found: {summary.Successes:N0} of {(int)Math.Round(summary.CleanAccuracy * summary.Examples):N0} correctly classified images" +

@@ -110,7 +110,8 @@ internal static class TransferCommands
             var results = new List<TransferResult>();
             foreach (var path in parse.GetValue(models)!)
             {
-                var classifier = ClassifierLoader.Load(path, null, sessions);
+                // Transfer accuracy needs predictions only: models without gradient rules can be compared too.
+                var classifier = ClassifierLoader.Load(path, null, sessions, requireGradients: false);
                 TransferEvaluation.CheckLabels(classifier, transfer);
                 Dataset? clean = null;
                 try

@@ -108,6 +108,9 @@ internal sealed class GradientSession : IDisposable
         Evaluations++;
     }
 
+    /// <summary>Ends ONNX Runtime profiling (when the sessions were created with a profile prefix) and returns the profile's path.</summary>
+    public string EndProfiling() => _session.EndProfiling();
+
     public void Dispose()
     {
         foreach (var buffers in _buffers.Values)

@@ -21,6 +21,12 @@ internal sealed class OrtSessions
     private readonly Action<string> _notice;
     private bool? _cudaWorks;
 
+    static OrtSessions()
+    {
+        // ONNX Runtime would print its own multi-line errors on standard error; ours are one line each.
+        OrtEnv.Instance().EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+    }
+
     public OrtSessions(DeviceChoice device = DeviceChoice.Auto, int threads = 0, Action<string>? notice = null)
     {
         Device = device;
@@ -31,6 +37,9 @@ internal sealed class OrtSessions
     public DeviceChoice Device { get; }
 
     public int Threads { get; }
+
+    /// <summary>When set, sessions write ONNX Runtime's per-node profile (JSON) to files starting with this prefix.</summary>
+    public string? ProfilePrefix { get; init; }
 
     /// <summary>"cuda" or "cpu": what the sessions actually use (known after the first session).</summary>
     public string ActiveProvider => _cudaWorks == true ? "cuda" : "cpu";
@@ -63,8 +72,13 @@ internal sealed class OrtSessions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
         };
+        if (ProfilePrefix is not null)
+        {
+            options.EnableProfiling = true;
+            options.ProfileOutputPathPrefix = ProfilePrefix;
+        }
         if (Threads > 0)
         {
             options.IntraOpNumThreads = Threads;

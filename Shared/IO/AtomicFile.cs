@@ -29,6 +29,23 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// Deletes the temporary files a killed writer of <paramref name="path"/> left behind (never the file itself).
+    /// </summary>
+    public static void RemoveStaleTemporaries(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var directory = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(directory))
+        {
+            return;
+        }
+        foreach (var stale in Directory.EnumerateFiles(directory, $".{Path.GetFileName(full)}.*.tmp"))
+        {
+            TryDelete(stale);
+        }
+    }
+
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {
         var copy = bytes.ToArray();

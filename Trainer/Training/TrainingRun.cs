@@ -60,6 +60,10 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
         var spec = ArchitectureCatalog.Get(options.Architecture);
         options.Validate(spec, train, test);
         paths.EnsureWritable();
+        foreach (var file in new[] { paths.Model, paths.Metrics, paths.Checkpoint })
+        {
+            AtomicFile.RemoveStaleTemporaries(file);
+        }
 
         manual_seed(options.Seed);
         using var model = new Network(spec);

@@ -67,9 +67,11 @@ internal sealed class ActivationRule : IBackwardRule
         var zero = c.Scalar(0f);
         string dx = node.OpType switch
         {
-            // PyTorch's convention at the kink: the gradient of max(x, 0) at 0 is 0.
-            "Relu" => c.Where(c.Op("Greater", [x, zero]), dy, zero),
-            "LeakyRelu" => c.Where(c.Op("Greater", [x, zero]), dy, c.Mul(dy, c.Scalar(GradientContext.Float(node, "alpha", 0.01f)))),
+            // PyTorch's convention at the kink: the gradient of max(x, 0) at 0 is 0. The mask is read from the output
+            // (y > 0 exactly where x > 0), so the producer of x keeps a single consumer and ONNX Runtime can still
+            // fuse it with the activation (Conv + Relu).
+            "Relu" => c.Where(c.Op("Greater", [y, zero]), dy, zero),
+            "LeakyRelu" => LeakyRelu(node, dy, x, y, c),
             "PRelu" => c.Where(c.Op("Greater", [x, zero]), dy, c.Mul(dy, node.Input[1])),
             "Sigmoid" => c.Mul(dy, c.Mul(y, c.Sub(c.Scalar(1f), y))),
             "Tanh" => c.Mul(dy, c.Sub(c.Scalar(1f), c.Mul(y, y))),
@@ -88,6 +90,14 @@ internal sealed class ActivationRule : IBackwardRule
         var result = new string?[node.Input.Count];
         result[0] = dx;
         return result;
+    }
+
+    private static string LeakyRelu(NodeProto node, string dy, string x, string y, GradientContext c)
+    {
+        float alpha = GradientContext.Float(node, "alpha", 0.01f);
+        // With a non-negative slope y > 0 exactly where x > 0; a negative slope needs x itself.
+        var positive = c.Op("Greater", [alpha >= 0 ? y : x, c.Scalar(0f)]);
+        return c.Where(positive, dy, c.Mul(dy, c.Scalar(alpha)));
     }
 
     // y = max(0, min(1, αx + β)): slope α strictly inside the ramp, 0 on the flat parts.

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using RobustEval.Data;
+using RobustEval.Evaluator.Attacks;
+using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Runtime;
+using RobustEval.Trainer.Architectures;
+using RobustEval.Trainer.Training;
+
+namespace RobustEval.Bench;
+
+/// <summary>One comparison: RobustEval's loop measured in this process, the same loop in bench/reference.py.</summary>
+internal sealed class Benchmark
+{
+    public required string Id { get; init; }
+
+    /// <summary>Runs RobustEval's side for about <c>seconds</c>; returns images/s.</summary>
+    public required Func<double, double> RunOurs { get; init; }
+
+    public required string[] ReferenceArguments { get; init; }
+
+    public double RunReference(BenchOptions options) => Reference.Run(ReferenceArguments, options);
+
+    /// <summary>Forward passes over one batch, repeated.</summary>
+    public static Benchmark Inference(string task, string net, int batch, Classifier classifier, Dataset data, OrtSessions sessions, string model, string dataFile)
+    {
+        var session = new PredictionSession(classifier, sessions);
+        var pixels = Batch(data, batch).Pixels.ToArray();
+        return new Benchmark
+        {
+            Id = $"{task} {net} (batch {batch})",
+            RunOurs = seconds => Repeat(() => session.Predict(pixels, batch, batch), batch, seconds),
+            ReferenceArguments = ["forward", "--model", model, "--data", dataFile, "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+        };
+    }
+
+    /// <summary>An attack on one batch, repeated: exactly the work `evaluator attack` does per batch.</summary>
+    public static Benchmark Attack(string task, string net, int batch, Classifier classifier, Dataset data, OrtSessions sessions, AttackConfig config,
+        string model, string dataFile, string[] referenceTask)
+    {
+        var session = new GradientSession(classifier, sessions);
+        var attack = new GradientAttack(session, config);
+        var subset = Batch(data, batch);
+        var pixels = subset.Pixels.ToArray();
+        var labels = subset.Labels.ToArray();
+        return new Benchmark
+        {
+            Id = $"{task} {net} (batch {batch})",
+            RunOurs = seconds => Repeat(() => attack.Run(pixels, labels, 0), batch, seconds),
+            ReferenceArguments = [referenceTask[0], "--model", model, "--data", dataFile, "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), .. referenceTask[1..]],
+        };
+    }
+
+    /// <summary>A training epoch over <paramref name="train"/>: the second of two, so start-up is not counted.</summary>
+    public static Benchmark Training(string task, string net, int batch, TrainingMethod method, Dataset train, Dataset test, string work, string model,
+        string dataFile)
+    {
+        var options = new TrainingOptions
+        {
+            Architecture = ArchitectureCatalog.ShahamMnist,
+            Method = method,
+            Norm = Geometry.NormKind.Linf,
+            Eps = 0.1,
+            Epochs = 2,
+            BatchSize = batch,
+            LearningRate = 0.01,
+            Momentum = 0.9,
+            WeightDecay = 1e-3,
+            Data = "bench",
+        };
+        return new Benchmark
+        {
+            Id = $"{task} {net} (batch {batch})",
+            RunOurs = _ =>
+            {
+                var path = Path.Combine(work, $"train-{Guid.NewGuid():N}.onnx");
+                var result = new TrainingRun(options, train, test.Take(200), TorchSharp.torch.CPU, new TrainingPaths(path), new Silent()).Run(false);
+                return result.History[^1].ImagesPerSecond;
+            },
+            ReferenceArguments = [method == TrainingMethod.Standard ? "train-standard" : "train-robust", "--model", model, "--data", dataFile,
+                "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), "--norm", "linf", "--eps", "0.1"],
+        };
+    }
+
+    private static Dataset Batch(Dataset data, int batch)
+    {
+        var indices = Enumerable.Range(0, batch).Select(i => i % data.Count).ToList();
+        return data.Subset(indices);
+    }
+
+    private static double Repeat(Action run, int images, double seconds)
+    {
+        run();
+        var clock = Stopwatch.StartNew();
+        int calls = 0;
+        do
+        {
+            run();
+            calls++;
+        }
+        while (clock.Elapsed.TotalSeconds < seconds);
+        return images * calls / clock.Elapsed.TotalSeconds;
+    }
+
+    private sealed class Silent : ITrainingProgress
+    {
+        public void RunStarted(int firstEpoch, int epochs, int batchesPerEpoch)
+        {
+        }
+
+        public void BatchDone(int epoch, int batch, double meanLoss, double accuracy, double imagesPerSecond)
+        {
+        }
+
+        public void EpochDone(EpochMetrics metrics)
+        {
+        }
+    }
+}

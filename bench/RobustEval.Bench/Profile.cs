@@ -1,0 +1,47 @@
+using System.Text.Json;
+using RobustEval.Data;
+using RobustEval.Evaluator.Attacks;
+using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Runtime;
+
+namespace RobustEval.Bench;
+
+/// <summary>Where the time of an attack goes inside ONNX Runtime: its per-node profile, summed by op type.</summary>
+internal static class Profile
+{
+    public static void Attack(string model, Dataset data, AttackConfig config, int batch, int threads, int repeats)
+    {
+        var prefix = Path.Combine(Path.GetTempPath(), $"robusteval-profile-{Guid.NewGuid():N}");
+        var sessions = new OrtSessions(DeviceChoice.Cpu, threads) { ProfilePrefix = prefix };
+        var classifier = ClassifierLoader.Load(model, null, sessions);
+        using var session = new GradientSession(classifier, sessions);
+        var attack = new GradientAttack(session, config);
+        var subset = data.Take(batch);
+        var pixels = subset.Pixels.ToArray();
+        var labels = subset.Labels.ToArray();
+        for (int i = 0; i < repeats; i++)
+        {
+            attack.Run(pixels, labels, 0);
+        }
+        var path = session.EndProfiling();
+        using var json = JsonDocument.Parse(File.ReadAllText(path));
+        var byOp = new Dictionary<string, (double Microseconds, int Calls)>();
+        foreach (var e in json.RootElement.EnumerateArray())
+        {
+            if (e.GetProperty("cat").GetString() != "Node" || !e.GetProperty("name").GetString()!.EndsWith("_kernel_time", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var op = e.GetProperty("args").GetProperty("op_name").GetString()!;
+            var (us, calls) = byOp.GetValueOrDefault(op);
+            byOp[op] = (us + e.GetProperty("dur").GetDouble(), calls + 1);
+        }
+        double total = byOp.Values.Sum(v => v.Microseconds);
+        Console.WriteLine($"ONNX Runtime kernel time for {repeats} x {config} on {batch} images ({total / 1e6:F2} s of kernels):");
+        foreach (var (op, (us, calls)) in byOp.OrderByDescending(p => p.Value.Microseconds).Take(20))
+        {
+            Console.WriteLine($"  {op,-24}{us / 1e3,10:F1} ms {100 * us / total,6:F1} %  ({calls} calls)");
+        }
+        File.Delete(path);
+    }
+}

@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using RobustEval.Bench;
+using RobustEval.Data;
+using RobustEval.Evaluator.Attacks;
+using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Runtime;
+using RobustEval.Geometry;
+using RobustEval.ModelCards;
+using RobustEval.Onnx;
+using RobustEval.Trainer.Architectures;
+using RobustEval.Trainer.Export;
+using RobustEval.Trainer.Native;
+using RobustEval.Trainer.Training;
+
+// bench/run.sh runs this from the repository root. Each benchmark alternates RobustEval and the PyTorch reference
+// (bench/reference.py) for several rounds in this one process run, and reports the median of each and their ratio.
+var options = BenchOptions.Parse(args);
+var root = Directory.GetCurrentDirectory();
+var work = Directory.CreateTempSubdirectory("robusteval-bench-").FullName;
+try
+{
+    var mnistModel = Path.Combine(root, "Models", "mnist-baseline.onnx");
+    if (!File.Exists(mnistModel))
+    {
+        Console.Error.WriteLine($"{mnistModel} is missing: run reports/reproduce.sh mnist first");
+        return 2;
+    }
+    var catalog = new DatasetCatalog(DataDirectories.Default());
+    var test = catalog.Load("mnist-test").Data;
+    var train = catalog.Load("mnist-train").Data;
+    var testFile = Path.Combine(work, "mnist-test.npz");
+    var trainFile = Path.Combine(work, "mnist-train.npz");
+    DatasetNpz.Save(testFile, test);
+    DatasetNpz.Save(trainFile, train);
+    var vggModel = Path.Combine(work, "vgg-cifar.onnx");
+    TorchRuntime.EnsureLoadable();
+    TorchSharp.torch.manual_seed(1);
+    using (var vgg = new Network(ArchitectureCatalog.Get(ArchitectureCatalog.VggCifar)))
+    {
+        vgg.eval();
+        OnnxFiles.Save(OnnxExporter.Export(vgg, new ModelCard { Name = "vgg-cifar (random weights)", Architecture = ArchitectureCatalog.VggCifar }), vggModel);
+    }
+    var cifar = RandomImages(64, 3, 32, 32);
+    var cifarFile = Path.Combine(work, "cifar-random.npz");
+    DatasetNpz.Save(cifarFile, cifar);
+
+    if (options.Profile is { } profiled)
+    {
+        var config = profiled == "pgd" ? Pgd.Config(NormKind.Linf, 0.1f, 40, 0.025f) : Fgm.Config(NormKind.Linf, 0.1f);
+        Profile.Attack(mnistModel, test, config, 256, options.Threads, profiled == "pgd" ? 1 : 20);
+        return 0;
+    }
+    var sessions = new OrtSessions(DeviceChoice.Cpu, options.Threads);
+    var mnist = ClassifierLoader.Load(mnistModel, null, sessions);
+    var vggClassifier = ClassifierLoader.Load(vggModel, null, sessions);
+    var benchmarks = new List<Benchmark>
+    {
+        Benchmark.Inference("forward", "shaham-mnist", 256, mnist, test, sessions, mnistModel, testFile),
+        Benchmark.Attack("fgsm", "shaham-mnist", 256, mnist, test, sessions, Fgm.Config(NormKind.Linf, 0.1f), mnistModel, testFile,
+            ["fgm", "--norm", "linf", "--eps", "0.1"]),
+        Benchmark.Attack("pgd-40 linf", "shaham-mnist", 256, mnist, test, sessions, Pgd.Config(NormKind.Linf, 0.1f, 40, 0.025f), mnistModel, testFile,
+            ["pgd", "--norm", "linf", "--eps", "0.1", "--steps", "40"]),
+        Benchmark.Attack("pgd-40 l1", "shaham-mnist", 256, mnist, test, sessions, Pgd.Config(NormKind.L1, 1.0f, 40, 0.25f), mnistModel, testFile,
+            ["pgd", "--norm", "l1", "--eps", "1.0", "--steps", "40"]),
+        Benchmark.Inference("forward", "vgg-cifar", 64, vggClassifier, cifar, sessions, vggModel, cifarFile),
+        Benchmark.Attack("fgsm", "vgg-cifar", 64, vggClassifier, cifar, sessions, Fgm.Config(NormKind.Linf, 8 / 255f), vggModel, cifarFile,
+            ["fgm", "--norm", "linf", "--eps", (8 / 255f).ToString(CultureInfo.InvariantCulture)]),
+        Benchmark.Training("standard epoch", "shaham-mnist", 256, TrainingMethod.Standard, train, test, work, mnistModel, trainFile),
+        Benchmark.Training("robust epoch (linf)", "shaham-mnist", 256, TrainingMethod.Robust, train, test, work, mnistModel, trainFile),
+    };
+    var selected = benchmarks.Where(b => options.Only is null || options.Only.Any(o => b.Id.Contains(o, StringComparison.OrdinalIgnoreCase))).ToList();
+
+    Console.WriteLine($"RobustEval vs PyTorch {Reference.TorchVersion()} on this machine ({Environment.ProcessorCount} cores), {options.Threads} threads each, " +
+        $"{options.Rounds} alternating rounds of about {options.Seconds:F0} s; medians in images/s");
+    Console.WriteLine($"{"benchmark",-36}{"RobustEval",12}{"PyTorch",12}{"ratio",8}");
+    var rows = new List<object>();
+    foreach (var benchmark in selected)
+    {
+        var ours = new List<double>();
+        var theirs = new List<double>();
+        for (int round = 0; round < options.Rounds; round++)
+        {
+            ours.Add(benchmark.RunOurs(options.Seconds));
+            theirs.Add(benchmark.RunReference(options));
+        }
+        double a = Median(ours), b = Median(theirs);
+        Console.WriteLine($"{benchmark.Id,-36}{a,12:N0}{b,12:N0}{a / b,7:F2}x");
+        rows.Add(new { benchmark = benchmark.Id, robusteval = a, pytorch = b, ratio = a / b, robusteval_rounds = ours, pytorch_rounds = theirs });
+    }
+    if (options.Only is null || options.Only.Any(o => "memory".Contains(o, StringComparison.OrdinalIgnoreCase)))
+    {
+        var two = Path.Combine(work, "mnist-2000.npz");
+        DatasetNpz.Save(two, test.Take(2000));
+        long peak = PeakMemory.OfEvaluator(root, ["attack", mnistModel, "--norm", "linf", "--data", two, "--device", "cpu"]);
+        Console.WriteLine($"{"evaluator attack, 2,000 MNIST images",-36}{"peak RSS " + (peak / (1024.0 * 1024)).ToString("F0", CultureInfo.InvariantCulture) + " MB",24}");
+        rows.Add(new { benchmark = "peak memory of evaluator attack (2,000 images)", bytes = peak });
+    }
+    if (options.Output is not null)
+    {
+        File.WriteAllText(options.Output, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
+    }
+    return 0;
+}
+finally
+{
+    Directory.Delete(work, recursive: true);
+}
+
+static double Median(List<double> values)
+{
+    var sorted = values.Order().ToList();
+    return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+}
+
+static Dataset RandomImages(int count, int channels, int height, int width)
+{
+    var random = new Random(3);
+    var pixels = Enumerable.Range(0, count * channels * height * width).Select(_ => (float)random.NextDouble()).ToArray();
+    var labels = Enumerable.Range(0, count).Select(i => (long)(i % 10)).ToArray();
+    return new Dataset(pixels, labels, channels, height, width, Enumerable.Range(0, 10).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray(), "random pixels");
+}

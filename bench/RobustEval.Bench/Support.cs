@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace RobustEval.Bench;
+
+internal sealed record BenchOptions(int Threads, int Rounds, double Seconds, IReadOnlyList<string>? Only, string? Output, string? Profile)
+{
+    public static BenchOptions Parse(string[] args)
+    {
+        int threads = 2, rounds = 3;
+        double seconds = 3;
+        List<string>? only = null;
+        string? output = null;
+        string? profile = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--rounds": rounds = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--seconds": seconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--only": only = [.. Next().Split(',')]; break;
+                case "--out": output = Next(); break;
+                case "--profile": profile = Next(); break;
+                default: throw new ArgumentException($"unknown option {args[i]} (--threads, --rounds, --seconds, --only a,b, --out FILE.json, --profile fgm|pgd)");
+            }
+        }
+        return new BenchOptions(threads, rounds, seconds, only, output, profile);
+    }
+}
+
+/// <summary>Runs bench/reference.py with Debian's PyTorch.</summary>
+internal static class Reference
+{
+    private const string Python = "/usr/bin/python3";
+
+    public static double Run(string[] arguments, BenchOptions options)
+    {
+        var output = Execute(["bench/reference.py", .. arguments, "--threads", options.Threads.ToString(CultureInfo.InvariantCulture),
+            "--seconds", options.Seconds.ToString(CultureInfo.InvariantCulture)]);
+        using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        return json.RootElement.GetProperty("images_per_second").GetDouble();
+    }
+
+    public static string TorchVersion() => Execute(["-c", "import torch; print(torch.__version__)"]).Trim();
+
+    private static string Execute(string[] arguments)
+    {
+        var start = new ProcessStartInfo(Python, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{Python} {string.Join(' ', arguments)} failed: {error.Result}");
+        }
+        return output.Result;
+    }
+}
+
+/// <summary>The peak resident memory (VmHWM) of a child evaluator process.</summary>
+internal static class PeakMemory
+{
+    public static long OfEvaluator(string root, string[] arguments)
+    {
+        var evaluator = Path.Combine(root, "Evaluator", "bin", "Release", "net10.0", "evaluator.dll");
+        var start = new ProcessStartInfo("dotnet", [evaluator, .. arguments]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(start)!;
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        long peak = 0;
+        while (!process.HasExited)
+        {
+            try
+            {
+                var line = File.ReadLines($"/proc/{process.Id}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+                if (line is not null)
+                {
+                    peak = Math.Max(peak, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024);
+                }
+            }
+            catch (IOException)
+            {
+            }
+            Thread.Sleep(20);
+        }
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"evaluator {string.Join(' ', arguments)} exited with {process.ExitCode}");
+        }
+        return peak;
+    }
+}
