@@ -43,6 +43,7 @@ internal static class GradientGraphBuilder
         var model = forward.Clone();
         var graph = model.Graph;
         long opset = OnnxFiles.DefaultOpset(model);
+        tensors = ForwardRewrites.SwapReluAndMaxPool(graph, tensors);
         var context = new GradientContext(graph, WithPixels(tensors, graph, pixels), opset);
         var path = PathNodes(graph, pixels, logits, tensors);
         foreach (var node in path)

@@ -60,6 +60,8 @@ try
         Benchmark.Inference("forward", "shaham-mnist", 256, mnist, test, sessions, mnistModel, testFile),
         Benchmark.Attack("fgsm", "shaham-mnist", 256, mnist, test, sessions, Fgm.Config(NormKind.Linf, 0.1f), mnistModel, testFile,
             ["fgm", "--norm", "linf", "--eps", "0.1"]),
+        Benchmark.Attack("fgsm", "shaham-mnist", 512, mnist, test, sessions, Fgm.Config(NormKind.Linf, 0.1f), mnistModel, testFile,
+            ["fgm", "--norm", "linf", "--eps", "0.1"]),
         Benchmark.Attack("pgd-40 linf", "shaham-mnist", 256, mnist, test, sessions, Pgd.Config(NormKind.Linf, 0.1f, 40, 0.025f), mnistModel, testFile,
             ["pgd", "--norm", "linf", "--eps", "0.1", "--steps", "40"]),
         Benchmark.Attack("pgd-40 l1", "shaham-mnist", 256, mnist, test, sessions, Pgd.Config(NormKind.L1, 1.0f, 40, 0.25f), mnistModel, testFile,

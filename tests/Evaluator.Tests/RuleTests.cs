@@ -101,6 +101,16 @@ public sealed class RuleTests
             ["y"], Attr("strides", [2L, 1]), Attr("pads", [1L, 0, 0, 1]), Attr("dilations", [1L, 2]))), [2, 3, 7, 6], Uniform);
 
     [TestMethod]
+    public void StrideOneConvWithAsymmetricPadsRunsAsAConvolution() =>
+        Verify(Model([2, 3, 6, 5], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(22, 4 * 3 * 3 * 2), 4, 3, 3, 2)],
+            ["y"], Attr("pads", [0L, 1, 2, 0]))), [2, 3, 6, 5], Uniform);
+
+    [TestMethod]
+    public void ConvWithPadsWiderThanTheKernelFallsBackToConvTranspose() =>
+        Verify(Model([1, 2, 4, 4], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(23, 3 * 2 * 2 * 2), 3, 2, 2, 2)],
+            ["y"], Attr("pads", [2L, 0, 0, 3]))), [1, 2, 4, 4], Uniform);
+
+    [TestMethod]
     public void GroupedConv() =>
         Verify(Model([1, 6, 5, 5], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(4, 6 * 2 * 3 * 3), 6, 2, 3, 3)],
             ["y"], Attr("group", 3L))), [1, 6, 5, 5], Uniform);

@@ -70,7 +70,7 @@ internal sealed class ActivationRule : IBackwardRule
             // PyTorch's convention at the kink: the gradient of max(x, 0) at 0 is 0. The mask is read from the output
             // (y > 0 exactly where x > 0), so the producer of x keeps a single consumer and ONNX Runtime can still
             // fuse it with the activation (Conv + Relu).
-            "Relu" => c.Where(c.Op("Greater", [y, zero]), dy, zero),
+            "Relu" => c.Mul(dy, c.Op("Ceil", [c.Op("Min", [y, c.Scalar(1f)])])),
             "LeakyRelu" => LeakyRelu(node, dy, x, y, c),
             "PRelu" => c.Where(c.Op("Greater", [x, zero]), dy, c.Mul(dy, node.Input[1])),
             "Sigmoid" => c.Mul(dy, c.Mul(y, c.Sub(c.Scalar(1f), y))),
