@@ -81,4 +81,4 @@ sweep_limit=1000; [ "$quick" = --quick ] && sweep_limit=100
 # Fresh FGM sweeps (the paper's Fig. 3/6), and PGD-20 at eps 0.1-0.3 to compare the PGD-trained nets.
 timed evaluator report --models "${paths[@]}" --data "$data-test" --set "$set_path" --limit "$sweep_limit" \
   --eps-sweep linf:0:0.3:0.025 l2:0:3:0.25 pgd20:linf:0.1,0.2,0.3 \
-  --title "Shaham et al.'s experiment on $data, reproduced with RobustEval" --out "$report"
+  --title "Shaham et al.'s experiment on $data, reproduced with RobustEval" --out "$report" --index "$models/$data.md"

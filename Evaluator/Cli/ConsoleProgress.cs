@@ -18,13 +18,8 @@ internal static class ConsoleProgress
             .Start(context =>
             {
                 var task = context.AddTask(description, maxValue: total);
-                result = work(new Reporter(value => task.Value = value));
+                result = work(new IO.CallbackProgress<int>(value => task.Value = value));
             });
         return result;
-    }
-
-    private sealed class Reporter(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
     }
 }

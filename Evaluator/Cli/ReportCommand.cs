@@ -37,6 +37,7 @@ internal static class ReportCommand
         };
         var title = new Option<string>("--title") { Description = "Page title", DefaultValueFactory = _ => "RobustEval robustness report" };
         var output = new Option<string>("--out", "-o") { Description = "Report directory (replaced as a whole when the report is complete)", DefaultValueFactory = _ => "reports/report" };
+        var index = new Option<string?>("--index") { Description = "Also write a Markdown index of the models (e.g. Models/README.md)" };
         var batch = new Option<int>("--batch") { Description = "Images per model evaluation", DefaultValueFactory = _ => 256 };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all)", DefaultValueFactory = _ => 0 };
@@ -47,7 +48,7 @@ internal static class ReportCommand
             gradient-masking checks in the style of AutoAttack.
             """)
         {
-            models, data, set, sweeps, sweepAttack, sweepSteps, limit, fosc, title, output, batch, device, threads,
+            models, data, set, sweeps, sweepAttack, sweepSteps, limit, fosc, title, output, index, batch, device, threads,
         };
         command.SetAction(parse =>
         {
@@ -78,6 +79,12 @@ internal static class ReportCommand
                 File.WriteAllText(Path.Combine(building, "results.json"), JsonSerializer.Serialize(report, JsonOutput.Options) + "\n");
                 File.WriteAllText(Path.Combine(building, "index.html"), HtmlReport.Render(report));
                 Replace(target, building);
+                if (parse.GetValue(index) is { } indexPath)
+                {
+                    var relative = Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(indexPath))!, Path.Combine(target, "index.html")).Replace('\\', '/');
+                    AtomicFile.WriteAllText(indexPath, MarkdownIndex.Render(report, relative));
+                    Console.WriteLine($"wrote {indexPath}");
+                }
             }
             finally
             {

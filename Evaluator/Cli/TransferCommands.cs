@@ -58,7 +58,7 @@ internal static class TransferCommands
                 int finished = 0;
                 NormKind? current = null;
                 return TransferSetBuilder.Build(session, dataset, spec, radii, parse.GetValue(pixels), parse.GetValue(batch),
-                    new SyncProgress<(NormKind Norm, int Done)>(p =>
+                    new CallbackProgress<(NormKind Norm, int Done)>(p =>
                     {
                         if (current != p.Norm)
                         {
@@ -179,10 +179,5 @@ internal static class TransferCommands
             result.Add((norm, radius));
         }
         return result.Count > 0 ? result : throw new UserErrorException("--norms names no norm");
-    }
-
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

@@ -70,6 +70,18 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             }
             fosc.Add(FoscHistogram(gradients, attacked, names[m], m));
             AdversarialGrid(gradients, attacked, names[m], m);
+            if (m == 0)
+            {
+                // The first model is the one the single-pixel figure and the transfer-set captions describe.
+                if (set is not null)
+                {
+                    TransferGrids(set, prediction);
+                }
+                else
+                {
+                    SinglePixelGrid(gradients, attacked);
+                }
+            }
             if (set is not null)
             {
                 var result = TransferEvaluation.Evaluate(prediction, set, data) with { Name = names[m] };
@@ -114,14 +126,6 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             sweeps.Add(new ReportSweep { Key = sweep.Key, Norm = sweep.Norm.Name(), Attack = attack, Eps = sweep.Radii, Accuracy = sweepAccuracy[s], Figure = png });
         }
         var training = TrainingCurves(classifiers, names);
-        if (set is not null)
-        {
-            TransferGrids(set, classifiers[0]);
-        }
-        else
-        {
-            SinglePixelGrid(classifiers[0], attacked);
-        }
 
         return new ReportData
         {
@@ -184,9 +188,9 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         _figures.Add(new ReportFigure(file, null, "grids", $"{name}: originals above {config} adversarial examples with their predictions; the last row shows the perturbation, amplified (grey = no change)."));
     }
 
-    private void SinglePixelGrid(Classifier classifier, Dataset data)
+    private void SinglePixelGrid(GradientSession session, Dataset data)
     {
-        using var session = new GradientSession(classifier, sessions);
+        var classifier = session.Classifier;
         var run = Attack(session, Fgm.Config(NormKind.L1, 1.0f), data);
         var found = Enumerable.Range(0, run.Count)
             .Where(i => run.CleanPrediction[i] == run.Labels[i] && run.AdversarialPrediction[i] != run.Labels[i]).Take(settings.GridImages).ToList();
@@ -215,9 +219,9 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
     }
 
     /// <summary>Grids of the transfer set: a sample per norm (Fig. 2/4), and its single-pixel examples circled (Fig. 1).</summary>
-    private void TransferGrids(TransferSet set, Classifier first)
+    private void TransferGrids(TransferSet set, PredictionSession prediction)
     {
-        using var prediction = new PredictionSession(first, sessions);
+        var first = prediction.Classifier;
         var predictions = prediction.Predict(set.Adversarial, set.Count);
         var classes = set.Manifest.ClassNames;
         var (c, h, w) = (set.Channels, set.Height, set.Width);

@@ -73,7 +73,7 @@ internal sealed class Benchmark
             RunOurs = _ =>
             {
                 var path = Path.Combine(work, $"train-{Guid.NewGuid():N}.onnx");
-                var result = new TrainingRun(options, train, test.Take(200), TorchSharp.torch.CPU, new TrainingPaths(path), new Silent()).Run(false);
+                var result = new TrainingRun(options, train, test.Take(200), TorchSharp.torch.CPU, new TrainingPaths(path), SilentTrainingProgress.Instance).Run(false);
                 return result.History[^1].ImagesPerSecond;
             },
             ReferenceArguments = [method == TrainingMethod.Standard ? "train-standard" : "train-robust", "--model", model, "--data", dataFile,
@@ -99,20 +99,5 @@ internal sealed class Benchmark
         }
         while (clock.Elapsed.TotalSeconds < seconds);
         return images * calls / clock.Elapsed.TotalSeconds;
-    }
-
-    private sealed class Silent : ITrainingProgress
-    {
-        public void RunStarted(int firstEpoch, int epochs, int batchesPerEpoch)
-        {
-        }
-
-        public void BatchDone(int epoch, int batch, double meanLoss, double accuracy, double imagesPerSecond)
-        {
-        }
-
-        public void EpochDone(EpochMetrics metrics)
-        {
-        }
     }
 }

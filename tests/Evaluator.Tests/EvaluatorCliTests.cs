@@ -1,7 +1,5 @@
 using System.Text.Json;
-using RobustEval.Cli;
 using RobustEval.Data;
-using RobustEval.Evaluator.Cli;
 using RobustEval.Onnx;
 using RobustEval.Tests;
 using static RobustEval.Onnx.GraphBuilder;
@@ -13,28 +11,13 @@ namespace RobustEval.Evaluator.Tests;
 [DoNotParallelize]
 public sealed class EvaluatorCliTests
 {
-    private static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var error = new StringWriter();
-        var output = new StringWriter();
-        var original = Console.Out;
-        Console.SetOut(output);
-        try
-        {
-            int code = CommandLineApp.Run(EvaluatorCli.Create(), args, error);
-            return (code, output.ToString(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(original);
-        }
-    }
+    private static (int Code, string Output, string Error) Run(params string[] args) => EvaluatorRunner.Run(args);
 
     private static void AssertRefused(string expected, params string[] args)
     {
         var (code, _, error) = Run(args);
         Assert.AreEqual(2, code, error);
-        var lines = error.Trim().Split('\n').Where(l => !l.StartsWith("notice:", StringComparison.Ordinal)).ToArray();
+        var lines = EvaluatorRunner.ErrorLines(error);
         Assert.HasCount(1, lines, $"one line: {error}");
         StringAssert.Contains(lines[0], expected);
         Assert.DoesNotContain("   at ", error, "no stack trace without --verbose");

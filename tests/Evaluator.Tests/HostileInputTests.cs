@@ -1,8 +1,6 @@
 using Google.Protobuf;
-using RobustEval.Cli;
 using RobustEval.Data;
 using RobustEval.Evaluator.Classifiers;
-using RobustEval.Evaluator.Cli;
 using RobustEval.Onnx;
 using RobustEval.Tests;
 using static RobustEval.Onnx.GraphBuilder;
@@ -14,21 +12,7 @@ namespace RobustEval.Evaluator.Tests;
 [DoNotParallelize]
 public sealed class HostileInputTests
 {
-    private static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var error = new StringWriter();
-        var output = new StringWriter();
-        var original = Console.Out;
-        Console.SetOut(output);
-        try
-        {
-            return (CommandLineApp.Run(EvaluatorCli.Create(), args, error), output.ToString(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(original);
-        }
-    }
+    private static (int Code, string Output, string Error) Run(params string[] args) => EvaluatorRunner.Run(args);
 
     /// <summary>The fuzzer's seed model with its first conv weights moved to an external file at <paramref name="location"/>.</summary>
     private static string WithExternalWeights(TempDirectory dir, string location, byte[]? content = null)

@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Google.Protobuf;
-using RobustEval.Cli;
 using RobustEval.Data;
-using RobustEval.Evaluator.Cli;
 using RobustEval.Onnx;
 using RobustEval.Tests;
 using static RobustEval.Onnx.GraphBuilder;
@@ -156,7 +154,7 @@ public sealed class ModelFuzzTests
                 var (code, error, seconds) = Run(command);
                 var key = $"{name}: exit {code}";
                 outcomes[key] = outcomes.GetValueOrDefault(key) + 1;
-                if (code is not (0 or 2) || (code == 2 && error.Trim().Split('\n').Count(l => !l.StartsWith("notice:", StringComparison.Ordinal)) != 1) || seconds > 30)
+                if (code is not (0 or 2) || (code == 2 && EvaluatorRunner.ErrorLines(error).Length != 1) || seconds > 30)
                 {
                     failures.Add($"case {k} ({name}), {command[0]}: exit {code} after {seconds:F1} s: {error.Trim()}");
                 }
@@ -172,22 +170,15 @@ public sealed class ModelFuzzTests
 
     private static (int Code, string Error, double Seconds) Run(string[] args)
     {
-        var error = new StringWriter();
-        var original = Console.Out;
-        Console.SetOut(TextWriter.Null);
         var clock = Stopwatch.StartNew();
         try
         {
-            int code = CommandLineApp.Run(EvaluatorCli.Create(), args, error);
-            return (code, error.ToString(), clock.Elapsed.TotalSeconds);
+            var (code, _, error) = EvaluatorRunner.Run(args);
+            return (code, error, clock.Elapsed.TotalSeconds);
         }
         catch (Exception e)
         {
             return (-1, $"unhandled {e.GetType().Name}: {e.Message}", clock.Elapsed.TotalSeconds);
-        }
-        finally
-        {
-            Console.SetOut(original);
         }
     }
 }

@@ -1,7 +1,5 @@
 using System.Text.Json;
 using Microsoft.Playwright;
-using RobustEval.Cli;
-using RobustEval.Evaluator.Cli;
 using RobustEval.Evaluator.Reports;
 using RobustEval.ModelCards;
 using RobustEval.Onnx;
@@ -16,21 +14,10 @@ public sealed class ReportTests
 {
     private const string Chromium = "/usr/bin/chromium";
 
-    private static int Evaluator(params string[] args)
+    private static void Evaluator(params string[] args)
     {
-        var error = new StringWriter();
-        var original = Console.Out;
-        Console.SetOut(TextWriter.Null);
-        try
-        {
-            int code = CommandLineApp.Run(EvaluatorCli.Create(), args, error);
-            Assert.AreEqual(0, code, error.ToString());
-            return code;
-        }
-        finally
-        {
-            Console.SetOut(original);
-        }
+        var (code, _, error) = EvaluatorRunner.Run(args);
+        Assert.AreEqual(0, code, error);
     }
 
     /// <summary>A second model: the trained one with a hostile model card (names and class names holding markup).</summary>

@@ -18,21 +18,6 @@ internal static class TrainedModel
 
     public static Dataset Test => Instance.Value.Test;
 
-    private sealed class Silent : ITrainingProgress
-    {
-        public void RunStarted(int firstEpoch, int epochs, int batchesPerEpoch)
-        {
-        }
-
-        public void BatchDone(int epoch, int batch, double meanLoss, double accuracy, double imagesPerSecond)
-        {
-        }
-
-        public void EpochDone(EpochMetrics metrics)
-        {
-        }
-    }
-
     private static (string, Dataset) Create()
     {
         TorchRuntime.EnsureLoadable();
@@ -50,7 +35,7 @@ internal static class TrainedModel
             Data = "bars",
         };
         var path = System.IO.Path.Combine(directory, "bars.onnx");
-        new TrainingRun(options, train, test, TorchSharp.torch.CPU, new TrainingPaths(path), new Silent()).Run(false);
+        new TrainingRun(options, train, test, TorchSharp.torch.CPU, new TrainingPaths(path), SilentTrainingProgress.Instance).Run(false);
         DatasetNpz.Save(System.IO.Path.Combine(directory, "bars-sample.npz"), test);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(directory, recursive: true);
         return (path, test);

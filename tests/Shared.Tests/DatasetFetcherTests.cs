@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using RobustEval.Data;
+using RobustEval.IO;
 
 namespace RobustEval.Tests;
 
@@ -99,7 +100,7 @@ public sealed class DatasetFetcherTests
         var log = new List<string>();
         var progress = new List<DownloadProgress>();
         using var http = new HttpClient();
-        var fetcher = new DatasetFetcher(new DataDirectories(dir.Path, []), http, log.Add, new SyncProgress(progress.Add));
+        var fetcher = new DatasetFetcher(new DataDirectories(dir.Path, []), http, log.Add, new CallbackProgress<DownloadProgress>(progress.Add));
         fetcher.Download(remote);
 
         var cached = Path.Combine(dir.Path, "mnist", "train-images-idx3-ubyte.gz");
@@ -210,10 +211,5 @@ public sealed class DatasetFetcherTests
         Assert.IsFalse(File.Exists(dir.File("escape.bin")));
         Assert.IsFalse(File.Exists(Path.Combine(destination, "escape.bin")));
         Assert.HasCount(1, Directory.GetFiles(destination, "*", SearchOption.AllDirectories));
-    }
-
-    private sealed class SyncProgress(Action<DownloadProgress> report) : IProgress<DownloadProgress>
-    {
-        public void Report(DownloadProgress value) => report(value);
     }
 }
