@@ -18,7 +18,7 @@ internal static class HtmlReport
         html.Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'\">\n");
         html.Append($"<title>{E(report.Title)}</title>\n<style>{Style}</style>\n</head>\n<body>\n");
         html.Append($"<h1>{E(report.Title)}</h1>\n");
-        html.Append($"<p class=\"meta\">Data: {E(report.Data.Source)} ({report.Data.Examples:N0} images; attacks on the first {report.Data.AttackedExamples:N0}). " +
+        html.Append($"<p class=\"meta\">Data: {E(report.Data.Source)}; fresh attacks on the first {report.Data.AttackedExamples:N0} of its {report.Data.Examples:N0} images. " +
             $"RobustEval evaluator {E(report.EvaluatorVersion)}. Every number on this page is in <a href=\"results.json\">results.json</a>.</p>\n");
 
         html.Append("<h2>Models</h2>\n<table id=\"models\">\n<tr><th>#</th><th>model</th><th>architecture</th><th>training</th><th>data</th>" +

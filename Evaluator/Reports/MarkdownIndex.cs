@@ -15,7 +15,7 @@ internal static class MarkdownIndex
         var md = new StringBuilder();
         md.Append($"# {report.Title}: the models\n\n");
         md.Append($"Written by `evaluator report … --index` together with [the report]({reportPath}); do not edit by hand. ");
-        md.Append($"Test data: {report.Data.Source} ({report.Data.Examples:N0} images; fresh attacks on the first {report.Data.AttackedExamples:N0}).\n\n");
+        md.Append($"Test data: {report.Data.Source}; fresh attacks on the first {report.Data.AttackedExamples:N0} of its {report.Data.Examples:N0} images.\n\n");
         var sweep = report.Sweeps.FirstOrDefault(s => s.Key == "linf");
         int column = sweep is null ? -1 : sweep.Eps.ToList().FindIndex(e => Math.Abs(e - 0.1f) < 1e-6);
         md.Append("| file | architecture | training | epochs | training time | clean accuracy |");
