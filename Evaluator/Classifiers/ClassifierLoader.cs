@@ -79,6 +79,7 @@ internal static class ClassifierLoader
             throw new Gradients.GradientException($"{path}: no gradient rule for {string.Join(", ", unsupported)}");
         }
 
+        AllocationCheck.Check(path, model.Graph);
         long[] pixelDims = [fixedBatch ?? 1, channels, height, width];
         var tensors = ShapeProbe.Run(model, Classifier.PixelsName, pixelDims, fixedBatch, sessions);
         if (!tensors.TryGetValue(logits, out var logitsInfo) || logitsInfo.Rank != 2 || !logitsInfo.BatchAxes[0] && fixedBatch is null)

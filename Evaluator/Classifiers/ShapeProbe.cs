@@ -28,7 +28,7 @@ internal static class ShapeProbe
                 graph.Output.Add(new ValueInfoProto { Name = output });
             }
         }
-        using var session = sessions.Create(probe.ToByteArray());
+        using var session = sessions.Create(probe.ToByteArray(), capped: true);
         var first = Evaluate(session, input, inputDims, fixedBatch ?? 1, seed: 1);
         var second = fixedBatch is null ? Evaluate(session, input, inputDims, 2, seed: 2) : first;
         var result = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
@@ -52,6 +52,13 @@ internal static class ShapeProbe
         return result;
     }
 
+    /// <summary>What to say when an allocation failed: in a capped session, the cap; otherwise the batch size.</summary>
+    internal static string MemoryHint(Exception e, bool capped = true) =>
+        !(e.Message.Contains("allocate", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("bad_alloc", StringComparison.Ordinal)) ? ""
+        : capped && OrtSessions.MemoryCapMegabytes > 0
+            ? $" (a model's first run may use {OrtSessions.MemoryCapMegabytes:N0} MB; {OrtSessions.MemoryVariable} changes that)"
+            : " (out of memory: a smaller --batch needs less)";
+
     private sealed record Observation(long[] Dims, TensorElementType Type, long[]? Ints, float[]? Floats);
 
     private static Dictionary<string, Observation> Evaluate(InferenceSession session, string input, long[] inputDims, long batch, int seed)
@@ -74,7 +81,7 @@ internal static class ShapeProbe
         }
         catch (OnnxRuntimeException e)
         {
-            throw new UserErrorException($"ONNX Runtime cannot run the model on a {string.Join("x", dims)} input: {e.Message.Split('\n')[0]}");
+            throw new UserErrorException($"ONNX Runtime cannot run the model on a {string.Join("x", dims)} input: {e.Message.Split('\n')[0]}{MemoryHint(e)}");
         }
         using (outputs)
         {

@@ -21,11 +21,39 @@ internal sealed class OrtSessions
     private readonly Action<string> _notice;
     private bool? _cudaWorks;
 
+    /// <summary>The variable that sets the memory cap (MB; 0 = none), and the default cap (ONNX Runtime's arena limit is a 32-bit byte count).</summary>
+    public const string MemoryVariable = "ROBUSTEVAL_ORT_MEMORY_MB";
+    public const long DefaultMemoryMegabytes = 4095;
+
     static OrtSessions()
     {
         // ONNX Runtime would print its own multi-line errors on standard error; ours are one line each.
         OrtEnv.Instance().EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+        MemoryCapMegabytes = long.TryParse(Environment.GetEnvironmentVariable(MemoryVariable), out var megabytes) && megabytes >= 0
+            ? Math.Min(megabytes, DefaultMemoryMegabytes)
+            : DefaultMemoryMegabytes;
     }
+
+    /// <summary>What ONNX Runtime may allocate on the CPU in a capped session, in MB (0: no cap).</summary>
+    public static long MemoryCapMegabytes { get; }
+
+    /// <summary>
+    /// One CPU arena with the cap, registered once and used by capped sessions only: the first run of every model
+    /// (<see cref="Classifiers.ShapeProbe"/>, at batch sizes 1 and 2), where a model that asks for absurd tensors
+    /// reveals itself. Attack sessions keep ONNX Runtime's own uncapped arena, so large models at large batches still
+    /// run; their memory grows with --batch-size only.
+    /// </summary>
+    private static readonly Lazy<bool> CappedArena = new(() =>
+    {
+        if (MemoryCapMegabytes <= 0)
+        {
+            return false;
+        }
+        using var arena = new OrtArenaCfg((uint)(MemoryCapMegabytes << 20), -1, -1, -1);
+        using var info = new OrtMemoryInfo(OrtMemoryInfo.allocatorCPU, OrtAllocatorType.ArenaAllocator, 0, OrtMemType.Default);
+        OrtEnv.Instance().CreateAndRegisterAllocator(info, arena);
+        return true;
+    });
 
     public OrtSessions(DeviceChoice device = DeviceChoice.Auto, int threads = 0, Action<string>? notice = null)
     {
@@ -52,9 +80,18 @@ internal sealed class OrtSessions
         _ => throw new UserErrorException($"unknown device '{text}' (auto, cpu, cuda)"),
     };
 
-    public InferenceSession Create(byte[] model)
+    /// <summary>
+    /// A session for <paramref name="model"/>. <paramref name="capped"/>: its CPU allocations come from the capped
+    /// arena, so a model asking for absurd tensors gets an allocation error instead of exhausting the machine (used
+    /// for the first run of every model, <see cref="Classifiers.ShapeProbe"/>).
+    /// </summary>
+    public InferenceSession Create(byte[] model, bool capped = false)
     {
         var options = Options();
+        if (capped && CappedArena.Value)
+        {
+            options.AddSessionConfigEntry("session.use_env_allocators", "1");
+        }
         try
         {
             return new InferenceSession(model, options);

@@ -72,6 +72,7 @@ public sealed class ModelFuzzTests
             t.DataLocation = TensorProto.Types.DataLocation.External;
             t.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = new[] { "missing.bin", "../../etc/passwd", "/etc/passwd", "" }[r.Next(4)] });
         })),
+        ("memory bomb", (m, r) => Edit(m, x => AddMemoryBomb(x, runtime: r.Next(2) == 0))),
         ("reshape to garbage", (m, r) => Edit(m, x =>
         {
             var shape = x.Graph.Initializer.First(i => i.Name == "shape");
@@ -166,6 +167,39 @@ public sealed class ModelFuzzTests
             TestContext.WriteLine($"  {outcome}: {count}");
         }
         Assert.IsEmpty(failures, string.Join("\n", failures));
+    }
+
+    [TestMethod]
+    [DataRow(false, DisplayName = "constant shape: sized before any session exists")]
+    [DataRow(true, DisplayName = "shape computed from the batch: stopped by the capped arena")]
+    public void MemoryBombsAreRefusedWithTheCapNamed(bool runtime)
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("bomb.onnx");
+        var model = Seed(1);
+        AddMemoryBomb(model, runtime);
+        File.WriteAllBytes(path, model.ToByteArray());
+        var (code, error, _) = Run(["gradient-graph", path, "--out", dir.File("bomb.grad.onnx")]);
+        Assert.AreEqual(2, code, error);
+        var line = EvaluatorRunner.ErrorLines(error).Single();
+        StringAssert.Contains(line, "ROBUSTEVAL_ORT_MEMORY_MB", line);
+    }
+
+    /// <summary>
+    /// Adds to the scores the sum of a zero tensor of 8 GB: of a constant shape (60,000 x 35,000), or — which only
+    /// the capped arena can stop — of 2·10⁹ times the batch size values.
+    /// </summary>
+    private static void AddMemoryBomb(ModelProto model, bool runtime)
+    {
+        var softmax = model.Graph.Node.Last();
+        model.Graph.Node.Remove(softmax);
+        var b = new GraphBuilder(model.Graph, "bomb/");
+        string shape = runtime
+            ? b.Add("Mul", [b.Add("Slice", [b.Add("Shape", ["image"], "shape"), b.Ints("start", 0), b.Ints("end", 1)], "batch"), b.Ints("scale", 2_000_000_000)], "size")
+            : b.Ints("shape", 60000, 35000);
+        var big = b.Add("ConstantOfShape", [shape], "big", Attr("value", OnnxTensors.Float("v", [0f], 1)));
+        softmax.Input[0] = b.Add("Add", [softmax.Input[0], b.Add("ReduceSum", [big], "total", Attr("keepdims", 0L))], "bombed");
+        model.Graph.Node.Add(softmax);
     }
 
     private static (int Code, string Error, double Seconds) Run(string[] args)
