@@ -54,6 +54,7 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
     ITrainingProgress progress, string? modelName = null)
 {
     private const int EvaluationBatch = 1000;
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(200);
 
     public TrainingResult Run(bool resume)
     {
@@ -123,10 +124,18 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
         double? threshold = options.Method == TrainingMethod.Dynamic
             ? Fosc.Threshold(options.CMax, epoch, options.RampEpochs > 0 ? options.RampEpochs : options.Epochs * 5.0 / 6.0)
             : null;
-        var order = Shuffle(train.Count, epoch);
+        // The epoch's order goes to the device once: a copy per batch from pageable memory would make a GPU wait.
+        using var shuffled = tensor(Shuffle(train.Count, epoch));
+        using var order = shuffled.to(device);
         var ball = options.Ball;
-        double lossSum = 0, foscSum = 0, stepsSum = 0;
-        long correct = 0, seen = 0;
+        // Sums stay on the device and are read when the progress display is due (every ProgressInterval and at the
+        // end): reading a value after every batch would make a GPU wait for each batch to finish.
+        using var lossSum = zeros(1, dtype: ScalarType.Float64, device: device);
+        using var correct = zeros(1, dtype: ScalarType.Int64, device: device);
+        using var foscSum = zeros(1, dtype: ScalarType.Float64, device: device);
+        using var stepsSum = zeros(1, dtype: ScalarType.Int64, device: device);
+        long seen = 0;
+        var lastReport = TimeSpan.Zero;
 
         for (int b = 0; b < batches; b++)
         {
@@ -138,7 +147,7 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
             }
             int start = b * options.BatchSize;
             int count = Math.Min(options.BatchSize, train.Count - start);
-            var index = tensor(order.AsSpan(start, count).ToArray()).to(device);
+            var index = order.narrow(0, start, count);
             var x = trainX.index_select(0, index);
             var y = trainY.index_select(0, index);
 
@@ -158,8 +167,8 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
                     default:
                         var pgd = AdversarialExamples.Pgd(model, x, y, ball, options.Eps, options.StepSize, options.Steps, threshold);
                         trainedOn = pgd.Adversarial;
-                        foscSum += pgd.Fosc.sum().item<float>();
-                        stepsSum += pgd.StepsTaken.sum().item<long>();
+                        foscSum.add_(pgd.Fosc.sum().to_type(ScalarType.Float64));
+                        stepsSum.add_(pgd.StepsTaken.sum());
                         break;
                 }
                 model.train();
@@ -179,10 +188,14 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
             loss.backward();
             optimizer.Step(rate);
 
-            lossSum += loss.item<float>() * count;
-            correct += logits.argmax(1).eq(y).sum().item<long>();
+            lossSum.add_(loss.detach().to_type(ScalarType.Float64) * count);
+            correct.add_(logits.argmax(1).eq(y).sum());
             seen += count;
-            progress.BatchDone(epoch, b, lossSum / seen, (double)correct / seen, seen / clock.Elapsed.TotalSeconds);
+            if (b == batches - 1 || clock.Elapsed - lastReport >= ProgressInterval)
+            {
+                lastReport = clock.Elapsed;
+                progress.BatchDone(epoch, b, lossSum.item<double>() / seen, (double)correct.item<long>() / seen, seen / clock.Elapsed.TotalSeconds);
+            }
         }
         double seconds = clock.Elapsed.TotalSeconds;
         double accuracy = Accuracy(model, testX, testY);
@@ -191,12 +204,12 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
         {
             Epoch = epoch + 1,
             LearningRate = rate,
-            TrainLoss = lossSum / seen,
-            TrainAccuracy = (double)correct / seen,
+            TrainLoss = lossSum.item<double>() / seen,
+            TrainAccuracy = (double)correct.item<long>() / seen,
             TestAccuracy = accuracy,
             FoscThreshold = threshold,
-            MeanFosc = iterative ? foscSum / seen : null,
-            MeanSteps = iterative ? stepsSum / seen : null,
+            MeanFosc = iterative ? foscSum.item<double>() / seen : null,
+            MeanSteps = iterative ? (double)stepsSum.item<long>() / seen : null,
             Seconds = seconds,
             ImagesPerSecond = seen / seconds,
         };
