@@ -3,6 +3,8 @@
 
 Run by bench/run.sh through the C# harness, which alternates it with RobustEval and prints the ratios.
 Prints one JSON object: {"task": ..., "images_per_second": ..., "seconds": ..., "images": ...}.
+Needs only PyTorch: the ONNX weights and the .npz data are read with the small readers below, so it also runs where
+neither the onnx package nor numpy is installed (the lent GPU machine).
 
 Tasks:
   forward          model(x) without gradients
@@ -13,15 +15,127 @@ Tasks:
   train-robust     one epoch of Shaham et al.'s Algorithm 1 (l-inf step computed in eval mode, update in train mode)
 """
 import argparse
+import ast
 import json
+import struct
 import time
+import zipfile
 
-import numpy as np
-import onnx
-import onnx.numpy_helper
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+# --- Minimal readers: ONNX (protobuf wire format, only the fields the exported nets use) and .npz ------------------
+
+def _varint(buf, i):
+    value, shift = 0, 0
+    while True:
+        byte = buf[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _fields(buf):
+    """(field number, value) pairs of one protobuf message: ints for varints, bytes otherwise."""
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 1:
+            value, i = buf[i:i + 8], i + 8
+        elif wire == 2:
+            length, i = _varint(buf, i)
+            value, i = buf[i:i + length], i + length
+        elif wire == 5:
+            value, i = buf[i:i + 4], i + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        yield field, value
+
+
+def _int64s(values):
+    """Repeated int64 fields, packed (bytes) or not (ints), as signed numbers."""
+    out = []
+    for value in values:
+        if isinstance(value, (bytes, bytearray)):
+            i = 0
+            while i < len(value):
+                number, i = _varint(value, i)
+                out.append(number)
+        else:
+            out.append(value)
+    return [v - (1 << 64) if v >= 1 << 63 else v for v in out]
+
+
+def _message(buf):
+    fields = {}
+    for field, value in _fields(buf):
+        fields.setdefault(field, []).append(value)
+    return fields
+
+
+def _text(fields, number):
+    return fields[number][0].decode() if number in fields else ""
+
+
+def _tensor(buf):
+    t = _message(buf)
+    dims = _int64s(t.get(1, []))
+    if t.get(2, [1])[0] != 1:
+        raise SystemExit("reference.py: only float32 initializers are expected")
+    raw = t[9][0] if 9 in t else b"".join(t.get(4, []))
+    return _text(t, 8), torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(dims).clone()
+
+
+def read_onnx(path):
+    """(nodes as (op_type, inputs, attributes), initializers by name, input dims) of an exported classifier."""
+    with open(path, "rb") as f:
+        graph = _message(_message(f.read())[7][0])
+    weights = dict(_tensor(t) for t in graph.get(5, []))
+    nodes = []
+    for raw in graph.get(1, []):
+        node = _message(raw)
+        attributes = {}
+        for a in node.get(5, []):
+            attribute = _message(a)
+            name = _text(attribute, 1)
+            if 8 in attribute:
+                attributes[name] = _int64s(attribute[8])
+            elif 3 in attribute:
+                attributes[name] = _int64s(attribute[3])[0]
+            elif 2 in attribute:
+                attributes[name] = struct.unpack("<f", attribute[2][0])[0]
+        nodes.append((_text(node, 4), [v.decode() for v in node.get(1, [])], attributes))
+    first_input = next(_message(v) for v in graph[11] if _text(_message(v), 1) not in weights)
+    shape = _message(_message(_message(first_input[2][0])[1][0])[2][0])
+    dims = [_message(d).get(1, [0])[0] for d in shape.get(1, [])]
+    return nodes, weights, dims
+
+
+_NPY_TYPES = {"<f4": torch.float32, "<i8": torch.int64, "|u1": torch.uint8, "<i4": torch.int32}
+
+
+def read_npz(path):
+    """The arrays of a numpy .npz (C order, little-endian) as tensors."""
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            data = archive.read(member)
+            if data[:6] != b"\x93NUMPY":
+                raise SystemExit(f"reference.py: {member} is not a .npy array")
+            header_length, start = (struct.unpack("<H", data[8:10])[0], 10) if data[6] == 1 else (struct.unpack("<I", data[8:12])[0], 12)
+            header = ast.literal_eval(data[start:start + header_length].decode("latin1"))
+            if header["fortran_order"] or header["descr"] not in _NPY_TYPES:
+                raise SystemExit(f"reference.py: unsupported array {member}: {header}")
+            values = torch.frombuffer(bytearray(data[start + header_length:]), dtype=_NPY_TYPES[header["descr"]])
+            arrays[member.removesuffix(".npy")] = values.reshape(header["shape"]).clone()
+    return arrays
 
 
 class Standardize(nn.Module):
@@ -36,31 +150,28 @@ class Standardize(nn.Module):
 
 def build(onnx_path):
     """The exported net as a torch.nn.Sequential with the same weights, read from the ONNX graph."""
-    model = onnx.load(onnx_path)
-    weights = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
+    nodes, weights, _ = read_onnx(onnx_path)
     layers = []
-    for node in model.graph.node:
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        op = node.op_type
+    for op, inputs, attrs in nodes:
         if op == "Sub":
-            mean, std = weights[node.input[1]], None
+            mean, std = weights[inputs[1]], None
         elif op == "Div":
-            std = weights[node.input[1]]
+            std = weights[inputs[1]]
             layers.append(Standardize(mean, std))
         elif op == "Conv":
-            w = weights[node.input[1]]
+            w = weights[inputs[1]]
             conv = nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]), stride=tuple(attrs.get("strides", [1, 1])),
                              padding=tuple(attrs.get("pads", [0, 0, 0, 0])[:2]))
             conv.weight.data.copy_(w)
-            conv.bias.data.copy_(weights[node.input[2]])
+            conv.bias.data.copy_(weights[inputs[2]])
             layers.append(conv)
         elif op == "BatchNormalization":
-            scale = weights[node.input[1]]
+            scale = weights[inputs[1]]
             bn = nn.BatchNorm2d(len(scale), eps=attrs.get("epsilon", 1e-5)) if _rank_hint(layers) else nn.BatchNorm1d(len(scale), eps=attrs.get("epsilon", 1e-5))
             bn.weight.data.copy_(scale)
-            bn.bias.data.copy_(weights[node.input[2]])
-            bn.running_mean.copy_(weights[node.input[3]])
-            bn.running_var.copy_(weights[node.input[4]])
+            bn.bias.data.copy_(weights[inputs[2]])
+            bn.running_mean.copy_(weights[inputs[3]])
+            bn.running_var.copy_(weights[inputs[4]])
             layers.append(bn)
         elif op == "Relu":
             layers.append(nn.ReLU())
@@ -69,10 +180,10 @@ def build(onnx_path):
         elif op == "Flatten":
             layers.append(nn.Flatten())
         elif op == "Gemm":
-            w = weights[node.input[1]]
+            w = weights[inputs[1]]
             linear = nn.Linear(w.shape[1], w.shape[0])
             linear.weight.data.copy_(w)
-            linear.bias.data.copy_(weights[node.input[2]])
+            linear.bias.data.copy_(weights[inputs[2]])
             layers.append(linear)
         else:
             raise SystemExit(f"reference.py: unexpected op {op}")
@@ -114,7 +225,7 @@ def project(delta, eps, norm):
         magnitude = flat.abs()
         sorted_, _ = magnitude.sort(dim=1, descending=True)
         cumulative = sorted_.cumsum(1)
-        ranks = torch.arange(1, flat.shape[1] + 1, dtype=flat.dtype).unsqueeze(0)
+        ranks = torch.arange(1, flat.shape[1] + 1, dtype=flat.dtype, device=flat.device).unsqueeze(0)
         rho = ((sorted_ - (cumulative - eps) / ranks) > 0).sum(1, keepdim=True).clamp_min(1)
         theta = ((cumulative.gather(1, rho - 1) - eps) / rho).clamp_min(0)
         inside = magnitude.sum(1, keepdim=True) <= eps
@@ -134,7 +245,7 @@ def random_in_ball(like, eps, norm):
     else:
         exponential = -torch.log(1 - torch.rand(n, d + 1))
         sample = exponential[:, :d] / exponential.sum(1, keepdim=True) * (torch.randint(0, 2, (n, d)) * 2 - 1) * eps
-    return sample.view_as(like)
+    return sample.view_as(like).to(like.device)
 
 
 def dual(g, norm):
@@ -178,18 +289,20 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (training tasks)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
 
-    model = build(args.model)
-    shape = next(i for i in onnx.load(args.model).graph.input).type.tensor_type.shape.dim
-    c, h, w = (d.dim_value for d in shape[1:])
+    model = build(args.model).to(device)
+    c, h, w = read_onnx(args.model)[2][1:]
     if args.data:
-        data = np.load(args.data)
-        x_all, y_all = torch.from_numpy(data["x"]), torch.from_numpy(data["y"]).long()
+        data = read_npz(args.data)
+        x_all, y_all = data["x"], data["y"].long()
     else:
         x_all, y_all = torch.rand(args.batch, c, h, w), torch.randint(0, 10, (args.batch,))
+    x_all, y_all = x_all.to(device), y_all.to(device)
     x, y = x_all[: args.batch], y_all[: args.batch]
 
     if args.task == "forward":
@@ -210,7 +323,7 @@ def main():
         n = len(x_all)
 
         def epoch():
-            order = torch.randperm(n)
+            order = torch.randperm(n, device=device)
             for start in range(0, n, args.batch):
                 index = order[start:start + args.batch]
                 xb, yb = x_all[index], y_all[index]
@@ -224,9 +337,15 @@ def main():
                 loss.backward()
                 optimizer.step()
 
+        def synchronize():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
         epoch()  # warm-up
+        synchronize()
         start = time.perf_counter()
         epoch()
+        synchronize()
         images, seconds = n, time.perf_counter() - start
     else:
         raise SystemExit(f"unknown task {args.task}")

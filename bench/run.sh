@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # RobustEval's benchmarks, side by side with PyTorch on this machine: forward, FGSM and PGD-40 (evaluator), training
 # epochs (trainer) and the peak memory of `evaluator attack`. Installs Debian's python3-torch when missing.
-#   bench/run.sh [--threads 2] [--rounds 3] [--seconds 3] [--only fgsm,pgd] [--out results.json]
+#   bench/run.sh [--threads 2] [--rounds 3] [--seconds 3] [--only fgsm,pgd] [--out results.json] [--profile fgm|pgd]
+# The GPU variant for the trainer is bench/gpu.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null; then
+if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
   DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update -qq
-  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends python3-torch python3-onnx >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends python3-torch >/dev/null
 fi
 dotnet build RobustEval.sln -c Release --nologo -v q -clp:ErrorsOnly
 dotnet build bench/RobustEval.Bench -c Release --nologo -v q -clp:ErrorsOnly

@@ -52,7 +52,7 @@ internal sealed class Benchmark
 
     /// <summary>A training epoch over <paramref name="train"/>: the second of two, so start-up is not counted.</summary>
     public static Benchmark Training(string task, string net, int batch, TrainingMethod method, Dataset train, Dataset test, string work, string model,
-        string dataFile)
+        string dataFile, TorchSharp.torch.Device device)
     {
         var options = new TrainingOptions
         {
@@ -69,11 +69,11 @@ internal sealed class Benchmark
         };
         return new Benchmark
         {
-            Id = $"{task} {net} (batch {batch})",
+            Id = $"{task} {net} (batch {batch}{(device.type == TorchSharp.DeviceType.CUDA ? ", cuda" : "")})",
             RunOurs = _ =>
             {
                 var path = Path.Combine(work, $"train-{Guid.NewGuid():N}.onnx");
-                var result = new TrainingRun(options, train, test.Take(200), TorchSharp.torch.CPU, new TrainingPaths(path), SilentTrainingProgress.Instance).Run(false);
+                var result = new TrainingRun(options, train, test.Take(200), device, new TrainingPaths(path), SilentTrainingProgress.Instance).Run(false);
                 return result.History[^1].ImagesPerSecond;
             },
             ReferenceArguments = [method == TrainingMethod.Standard ? "train-standard" : "train-robust", "--model", model, "--data", dataFile,

@@ -4,15 +4,19 @@ using System.Text.Json;
 
 namespace RobustEval.Bench;
 
-internal sealed record BenchOptions(int Threads, int Rounds, double Seconds, IReadOnlyList<string>? Only, string? Output, string? Profile)
+internal sealed record BenchOptions(int Threads, int Rounds, double Seconds, IReadOnlyList<string>? Only, string? Output, string? Profile,
+    string Device, int TrainBatch, int TrainImages)
 {
+    public bool Cuda => Device == "cuda";
+
     public static BenchOptions Parse(string[] args)
     {
-        int threads = 2, rounds = 3;
+        int threads = 2, rounds = 3, trainBatch = 256, trainImages = 0;
         double seconds = 3;
         List<string>? only = null;
         string? output = null;
         string? profile = null;
+        string device = "cpu";
         for (int i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -24,27 +28,38 @@ internal sealed record BenchOptions(int Threads, int Rounds, double Seconds, IRe
                 case "--only": only = [.. Next().Split(',')]; break;
                 case "--out": output = Next(); break;
                 case "--profile": profile = Next(); break;
-                default: throw new ArgumentException($"unknown option {args[i]} (--threads, --rounds, --seconds, --only a,b, --out FILE.json, --profile fgm|pgd)");
+                case "--device": device = Next(); break;
+                case "--train-batch": trainBatch = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--train-images": trainImages = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                default:
+                    throw new ArgumentException($"unknown option {args[i]} (--threads, --rounds, --seconds, --only a,b, --out FILE.json, --profile fgm|pgd, " +
+                        "--device cpu|cuda, --train-batch N, --train-images N)");
             }
         }
-        return new BenchOptions(threads, rounds, seconds, only, output, profile);
+        if (device is not ("cpu" or "cuda"))
+        {
+            throw new ArgumentException($"--device {device}: cpu or cuda");
+        }
+        return new BenchOptions(threads, rounds, seconds, only, output, profile, device, trainBatch, trainImages);
     }
 }
 
-/// <summary>Runs bench/reference.py with Debian's PyTorch.</summary>
+/// <summary>Runs bench/reference.py: with Debian's PyTorch, or the Python that ROBUSTEVAL_PYTHON names.</summary>
 internal static class Reference
 {
-    private const string Python = "/usr/bin/python3";
+    private static readonly string Python = Environment.GetEnvironmentVariable("ROBUSTEVAL_PYTHON") is { Length: > 0 } python ? python : "/usr/bin/python3";
 
     public static double Run(string[] arguments, BenchOptions options)
     {
         var output = Execute(["bench/reference.py", .. arguments, "--threads", options.Threads.ToString(CultureInfo.InvariantCulture),
-            "--seconds", options.Seconds.ToString(CultureInfo.InvariantCulture)]);
+            "--seconds", options.Seconds.ToString(CultureInfo.InvariantCulture), "--device", options.Device]);
         using var json = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
         return json.RootElement.GetProperty("images_per_second").GetDouble();
     }
 
     public static string TorchVersion() => Execute(["-c", "import torch; print(torch.__version__)"]).Trim();
+
+    public static string CudaDevice() => Execute(["-c", "import torch; print(torch.cuda.get_device_name(0))"]).Trim();
 
     private static string Execute(string[] arguments)
     {
