@@ -41,7 +41,7 @@ internal sealed class OrtSessions
     /// One CPU arena with the cap, registered once and used by capped sessions only: the first run of every model
     /// (<see cref="Classifiers.ShapeProbe"/>, at batch sizes 1 and 2), where a model that asks for absurd tensors
     /// reveals itself. Attack sessions keep ONNX Runtime's own uncapped arena, so large models at large batches still
-    /// run; their memory grows with --batch-size only.
+    /// run; their memory grows with --batch only.
     /// </summary>
     private static readonly Lazy<bool> CappedArena = new(() =>
     {

@@ -128,8 +128,8 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
         using var shuffled = tensor(Shuffle(train.Count, epoch));
         using var order = shuffled.to(device);
         var ball = options.Ball;
-        // Sums stay on the device and are read when the progress display is due (every ProgressInterval and at the
-        // end): reading a value after every batch would make a GPU wait for each batch to finish.
+        // Sums stay on the device and are read when the progress display is due (the first and last batch, and every
+        // ProgressInterval): reading a value after every batch would make a GPU wait for each batch to finish.
         using var lossSum = zeros(1, dtype: ScalarType.Float64, device: device);
         using var correct = zeros(1, dtype: ScalarType.Int64, device: device);
         using var foscSum = zeros(1, dtype: ScalarType.Float64, device: device);
@@ -191,7 +191,7 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
             lossSum.add_(loss.detach().to_type(ScalarType.Float64) * count);
             correct.add_(logits.argmax(1).eq(y).sum());
             seen += count;
-            if (b == batches - 1 || clock.Elapsed - lastReport >= ProgressInterval)
+            if (b == 0 || b == batches - 1 || clock.Elapsed - lastReport >= ProgressInterval)
             {
                 lastReport = clock.Elapsed;
                 progress.BatchDone(epoch, b, lossSum.item<double>() / seen, (double)correct.item<long>() / seen, seen / clock.Elapsed.TotalSeconds);

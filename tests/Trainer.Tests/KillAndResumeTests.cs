@@ -42,14 +42,18 @@ public sealed class KillAndResumeTests
     public void KilledRunsResumeToTheSameWeights()
     {
         using var dir = new TempDirectory();
-        DatasetNpz.Save(dir.File("train.npz"), SyntheticData.Bars(300, seed: 1));
+        DatasetNpz.Save(dir.File("train.npz"), SyntheticData.Bars(600, seed: 1));
         DatasetNpz.Save(dir.File("test.npz"), SyntheticData.Bars(60, seed: 2));
 
+        // Kill moments are drawn from the uninterrupted run's own duration (a quarter to a half of it, start-up
+        // included), so they land inside the resumed runs too, on machines of any speed.
+        var clock = Stopwatch.StartNew();
         using (var reference = Start(dir.Path, "reference.onnx", resume: false))
         {
             Assert.IsTrue(reference.WaitForExit(TimeSpan.FromMinutes(3)), "the uninterrupted run finishes");
             Assert.AreEqual(0, reference.ExitCode);
         }
+        int duration = (int)clock.Elapsed.TotalMilliseconds;
 
         var random = new Random(7);
         var model = dir.File("killed.onnx");
@@ -59,7 +63,7 @@ public sealed class KillAndResumeTests
         {
             using var process = Start(dir.Path, "killed.onnx", resume: File.Exists(checkpoint));
             bool killed = false;
-            if (kills < 4 && !process.WaitForExit(TimeSpan.FromMilliseconds(random.Next(900, 2600))))
+            if (kills < 4 && !process.WaitForExit(TimeSpan.FromMilliseconds(random.Next(duration / 4, duration / 2))))
             {
                 process.Kill();
                 killed = true;
