@@ -45,25 +45,40 @@ public sealed class KillAndResumeTests
         DatasetNpz.Save(dir.File("train.npz"), SyntheticData.Bars(600, seed: 1));
         DatasetNpz.Save(dir.File("test.npz"), SyntheticData.Bars(60, seed: 2));
 
-        // Kill moments are drawn from the uninterrupted run's own duration (a quarter to a half of it, start-up
-        // included), so they land inside the resumed runs too, on machines of any speed.
-        var clock = Stopwatch.StartNew();
         using (var reference = Start(dir.Path, "reference.onnx", resume: false))
         {
             Assert.IsTrue(reference.WaitForExit(TimeSpan.FromMinutes(3)), "the uninterrupted run finishes");
             Assert.AreEqual(0, reference.ExitCode);
         }
-        int duration = (int)clock.Elapsed.TotalMilliseconds;
 
         var random = new Random(7);
         var model = dir.File("killed.onnx");
         var checkpoint = Path.ChangeExtension(model, ".ckpt");
+        var metrics = Path.ChangeExtension(model, ".metrics.jsonl");
+        int EpochsLogged()
+        {
+            try
+            {
+                return File.Exists(metrics) ? File.ReadAllLines(metrics).Length : 0;
+            }
+            catch (IOException)
+            {
+                return 0;
+            }
+        }
         int kills = 0;
         for (int attempt = 0; attempt < 12 && !File.Exists(model); attempt++)
         {
             using var process = Start(dir.Path, "killed.onnx", resume: File.Exists(checkpoint));
             bool killed = false;
-            if (kills < 4 && !process.WaitForExit(TimeSpan.FromMilliseconds(random.Next(duration / 4, duration / 2))))
+            // Each run is killed at a random moment after it has logged an epoch of its own (whatever this machine's
+            // speed and load), so every run makes progress and is interrupted mid-work, checkpoint writes included.
+            int logged = EpochsLogged();
+            while (kills < 4 && !process.HasExited && EpochsLogged() <= logged)
+            {
+                Thread.Sleep(5);
+            }
+            if (kills < 4 && !process.WaitForExit(TimeSpan.FromMilliseconds(random.Next(0, 250))))
             {
                 process.Kill();
                 killed = true;
