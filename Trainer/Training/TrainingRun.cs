@@ -257,6 +257,7 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
             ["weight_decay"] = ModelCard.Format(options.WeightDecay),
             ["seed"] = options.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["train_data"] = train.Source,
+            ["device"] = device.type == DeviceType.CUDA ? "cuda" : "cpu",
         };
         switch (options.Method)
         {

@@ -86,6 +86,7 @@ public sealed class TrainingTests
         var card = OnnxFiles.ReadCard(OnnxFiles.Load(result.Paths.Model))!;
         Assert.AreEqual(method.Name(), card.Method);
         Assert.AreEqual(result.TestAccuracy, card.CleanAccuracy!.Value, 1e-6);
+        Assert.AreEqual("cpu", card.Settings["device"], "the card says where the net was trained");
         if (method == TrainingMethod.Dynamic)
         {
             Assert.AreEqual(0.5, recorder.Epochs[0].FoscThreshold!.Value, 1e-12, "c_t starts at c_max");
