@@ -65,15 +65,18 @@ run|trainer)
   [ -f "$bundle" ] || { echo "$bundle is missing: run 'bench/gpu.sh pack' on a machine with .NET first" >&2; exit 2; }
   command=$1 && shift
   here=$(mktemp -d)
+  trap 'rm -rf "$here"' EXIT
   tar -xJf "$bundle" -C "$here"
   for f in "$here"/data/*/*-ubyte; do if [ -e "$f" ]; then gzip -1 "$f"; fi; done
   python=${ROBUSTEVAL_PYTHON:-$(command -v python3)}
   export DOTNET_ROOT=$here/dotnet ROBUSTEVAL_PYTHON=$python ROBUSTEVAL_DATA=$here/data
   export LD_LIBRARY_PATH="$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__) + "/lib")')${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   if [ "$command" = run ]; then
-    exec "$DOTNET_ROOT/dotnet" "$here/app/RobustEval.Bench.dll" --device cuda --train-batch 4096 --train-images 120000 --rounds 5 "$@"
+    [ -f "$here/app/RobustEval.Bench.dll" ] || { echo "$bundle was packed with --trainer-only: pack it again without" >&2; exit 2; }
+    "$DOTNET_ROOT/dotnet" "$here/app/RobustEval.Bench.dll" --device cuda --train-batch 4096 --train-images 120000 --rounds 5 "$@"
+  else
+    "$DOTNET_ROOT/dotnet" "$here/app/trainer.dll" "$@"
   fi
-  exec "$DOTNET_ROOT/dotnet" "$here/app/trainer.dll" "$@"
   ;;
 *)
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
