@@ -125,7 +125,6 @@ internal sealed class GradientAttack(GradientSession session, AttackConfig confi
         return result;
     }
 
-    /// <summary>The index of the largest score; −1 (no class, so never correct) when a score is NaN.</summary>
     /// <summary>Examples take their steps in parallel, between two model evaluations (when the CPU is otherwise idle).</summary>
     private static readonly ParallelOptions Parallelism = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 
@@ -139,6 +138,7 @@ internal sealed class GradientAttack(GradientSession session, AttackConfig confi
         public float[] Delta { get; } = new float[size];
     }
 
+    /// <summary>The index of the largest score; −1 (no class, so never correct) when a score is NaN.</summary>
     internal static long ArgMax(ReadOnlySpan<float> values)
     {
         int best = 0;

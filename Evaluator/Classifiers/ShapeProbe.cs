@@ -52,13 +52,6 @@ internal static class ShapeProbe
         return result;
     }
 
-    /// <summary>What to say when an allocation failed: in a capped session, the cap; otherwise the batch size.</summary>
-    internal static string MemoryHint(Exception e, bool capped = true) =>
-        !(e.Message.Contains("allocate", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("bad_alloc", StringComparison.Ordinal)) ? ""
-        : capped && OrtSessions.MemoryCapMegabytes > 0
-            ? $" (a model's first run may use {OrtSessions.MemoryCapMegabytes:N0} MB; {OrtSessions.MemoryVariable} changes that)"
-            : " (out of memory: a smaller --batch needs less)";
-
     private sealed record Observation(long[] Dims, TensorElementType Type, long[]? Ints, float[]? Floats);
 
     private static Dictionary<string, Observation> Evaluate(InferenceSession session, string input, long[] inputDims, long batch, int seed)
@@ -81,7 +74,7 @@ internal static class ShapeProbe
         }
         catch (OnnxRuntimeException e)
         {
-            throw new UserErrorException($"ONNX Runtime cannot run the model on a {string.Join("x", dims)} input: {e.Message.Split('\n')[0]}{MemoryHint(e)}");
+            throw new UserErrorException($"ONNX Runtime cannot run the model on a {string.Join("x", dims)} input: {e.Message.Split('\n')[0]}{OrtSessions.AllocationHint(e, capped: true)}");
         }
         using (outputs)
         {

@@ -103,7 +103,7 @@ internal sealed class GradientSession : IDisposable
         }
         catch (OnnxRuntimeException e)
         {
-            throw new UserErrorException($"ONNX Runtime failed on the gradient graph: {e.Message.Split('\n')[0]}{ShapeProbe.MemoryHint(e, capped: false)}", e);
+            throw new UserErrorException($"ONNX Runtime failed on the gradient graph: {e.Message.Split('\n')[0]}{OrtSessions.AllocationHint(e, capped: false)}", e);
         }
         Evaluations++;
     }

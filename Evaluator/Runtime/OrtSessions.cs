@@ -37,6 +37,13 @@ internal sealed class OrtSessions
     /// <summary>What ONNX Runtime may allocate on the CPU in a capped session, in MB (0: no cap).</summary>
     public static long MemoryCapMegabytes { get; }
 
+    /// <summary>What to say when an allocation failed: in a capped session, the cap; otherwise the batch size.</summary>
+    public static string AllocationHint(Exception e, bool capped) =>
+        !(e.Message.Contains("allocate", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("bad_alloc", StringComparison.Ordinal)) ? ""
+        : capped && MemoryCapMegabytes > 0
+            ? $" (a model's first run may use {MemoryCapMegabytes:N0} MB; {MemoryVariable} changes that)"
+            : " (out of memory: a smaller --batch needs less)";
+
     /// <summary>
     /// One CPU arena with the cap, registered once and used by capped sessions only: the first run of every model
     /// (<see cref="Classifiers.ShapeProbe"/>, at batch sizes 1 and 2), where a model that asks for absurd tensors

@@ -13,7 +13,6 @@ namespace RobustEval.Trainer.Training;
 /// </summary>
 internal sealed class Sgd : IDisposable
 {
-    private readonly IReadOnlyList<TorchSharp.Modules.Parameter> _parameters;
     private readonly Tensor[] _buffers;
     private readonly Tensor? _flatParameters;
     private readonly Tensor? _flatGradients;
@@ -21,23 +20,23 @@ internal sealed class Sgd : IDisposable
 
     public Sgd(IEnumerable<TorchSharp.Modules.Parameter> parameters, double momentum, double weightDecay)
     {
-        _parameters = parameters.ToList();
+        var list = parameters.ToList();
         Momentum = momentum;
         WeightDecay = weightDecay;
-        _buffers = new Tensor[_parameters.Count];
-        if (_parameters.Count == 0)
+        _buffers = new Tensor[list.Count];
+        if (list.Count == 0)
         {
             return;
         }
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        _flatParameters = cat(_parameters.Select(p => p.detach().flatten()).ToList()).DetachFromDisposeScope();
+        _flatParameters = cat(list.Select(p => p.detach().flatten()).ToList()).DetachFromDisposeScope();
         _flatGradients = zeros_like(_flatParameters).DetachFromDisposeScope();
         _flatBuffers = zeros_like(_flatParameters).DetachFromDisposeScope();
         long offset = 0;
-        for (int i = 0; i < _parameters.Count; i++)
+        for (int i = 0; i < list.Count; i++)
         {
-            var p = _parameters[i];
+            var p = list[i];
             long n = p.numel();
             p.set_(_flatParameters.narrow(0, offset, n).view(p.shape));
             p.grad = _flatGradients.narrow(0, offset, n).view(p.shape).DetachFromDisposeScope();
