@@ -120,8 +120,9 @@ internal sealed class OrtSessions
         };
         if (ProfilePrefix is not null)
         {
-            options.EnableProfiling = true;
+            // The prefix first: setting EnableProfiling hands ONNX Runtime the prefix it holds at that moment.
             options.ProfileOutputPathPrefix = ProfilePrefix;
+            options.EnableProfiling = true;
         }
         if (Threads > 0)
         {

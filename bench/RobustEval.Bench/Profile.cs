@@ -42,6 +42,10 @@ internal static class Profile
         {
             Console.WriteLine($"  {op,-24}{us / 1e3,10:F1} ms {100 * us / total,6:F1} %  ({calls} calls)");
         }
-        File.Delete(path);
+        // Every session of the run (the shape probe's too) wrote a profile under the prefix.
+        foreach (var file in Directory.GetFiles(Path.GetDirectoryName(prefix)!, Path.GetFileName(prefix) + "*"))
+        {
+            File.Delete(file);
+        }
     }
 }
