@@ -10,7 +10,7 @@ internal static class BackwardRules
         new ArithmeticRule(), new PassThroughRule(), new ActivationRule(), new SoftmaxRule(),
         new ConvRule(), new ConvTransposeRule(), new MaxPoolRule(), new AveragePoolRule(), new GlobalAveragePoolRule(),
         new GemmRule(), new MatMulRule(), new BatchNormalizationRule(),
-        new ReshapeRule(), new TransposeRule(), new ConcatRule(), new SplitRule(), new SliceRule(), new PadRule(), new GatherRule(),
+        new ReshapeRule(), new TransposeRule(), new ConcatRule(), new SplitRule(), new SliceRule(), new PadRule(), new GatherRule(), new GatherElementsRule(),
         new ReduceRule(),
     ];
 

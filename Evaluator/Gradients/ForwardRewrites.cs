@@ -1,4 +1,7 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
 using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Gradients.Rules;
+using static RobustEval.Onnx.GraphBuilder;
 
 namespace RobustEval.Evaluator.Gradients;
 
@@ -59,5 +62,161 @@ internal static class ForwardRewrites
             extended[pooled] = pooledInfo;
         }
         return extended;
+    }
+    /// <summary>
+    /// Conv → MaxPool, where the pool's k_h×k_w windows tile the convolution's output (stride = kernel, no pads)
+    /// and the convolution is thin (fewer input channels than <see cref="ConvRule.MinimumChannels"/>, as in a first
+    /// layer: its input gradient is a ConvTranspose anyway, where wider convolutions keep their faster flipped-Conv
+    /// gradient), becomes one convolution that computes every
+    /// window's k_h·k_w values as channels of their own — stride k, kernel K + k − 1, weight W′[p·C + c, :, b_i + u,
+    /// b_j + v] = W[c, :, u, v] for window slot p = b_i·k_w + b_j — followed by ArgMax over the slots and
+    /// GatherElements of the maximum. The pooled values are the same sums (the added kernel taps are zeros), the
+    /// first maximum in row-major window order wins as in MaxPool's Indices, and the gradient needs no scatter:
+    /// GatherElements along a one-wide index axis is undone by an Equal against the slot numbers, and the strided
+    /// convolution's input gradient is a single ConvTranspose that puts each
+    /// window's gradient back where its maximum was. ONNX Runtime's MaxPool with Indices runs a generic kernel, and
+    /// the scatter needs a zeroed buffer the size of the convolution's output; this form avoids both.
+    /// Returns the shape table extended with the tensors the rewrite creates.
+    /// </summary>
+    public static IReadOnlyDictionary<string, TensorInfo> FuseThinConvAndTilingMaxPool(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors)
+    {
+        var consumers = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var input in graph.Node.SelectMany(n => n.Input))
+        {
+            consumers[input] = consumers.GetValueOrDefault(input) + 1;
+        }
+        var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
+        var extended = new Dictionary<string, TensorInfo>(tensors, StringComparer.Ordinal);
+        var builder = new GraphBuilder(graph, "rewrite/");
+        for (int p = 0; p < graph.Node.Count; p++)
+        {
+            var pool = graph.Node[p];
+            if (pool.OpType != "MaxPool" || pool.Domain is not ("" or "ai.onnx") || pool.Output.Count != 1)
+            {
+                continue;
+            }
+            int q = graph.Node.ToList().FindIndex(n => n.Output.Contains(pool.Input[0]));
+            if (q < 0 || graph.Node[q] is not { OpType: "Conv", Domain: "" or "ai.onnx" } conv
+                || consumers.GetValueOrDefault(conv.Output[0]) != 1 || outputs.Contains(conv.Output[0])
+                || Fusion(conv, pool, tensors, initializers) is not { } fusion)
+            {
+                continue;
+            }
+            var weight = initializers[conv.Input[1]];
+            var bias = conv.Input.Count > 2 && conv.Input[2].Length > 0 ? initializers[conv.Input[2]] : null;
+            var (kh, kw) = (fusion.PoolKernel[0], fusion.PoolKernel[1]);
+            long slots = kh * kw;
+            long cout = weight.Dims[0], cin = weight.Dims[1], kernelH = weight.Dims[2], kernelW = weight.Dims[3];
+            long fusedH = kernelH + kh - 1, fusedW = kernelW + kw - 1;
+            var w = OnnxTensors.ToFloats(weight);
+            var fusedWeight = new float[slots * cout * cin * fusedH * fusedW];
+            for (long bi = 0; bi < kh; bi++)
+            {
+                for (long bj = 0; bj < kw; bj++)
+                {
+                    for (long c = 0; c < cout; c++)
+                    {
+                        for (long ci = 0; ci < cin; ci++)
+                        {
+                            for (long u = 0; u < kernelH; u++)
+                            {
+                                for (long v = 0; v < kernelW; v++)
+                                {
+                                    long to = ((((bi * kw + bj) * cout + c) * cin + ci) * fusedH + bi + u) * fusedW + bj + v;
+                                    fusedWeight[to] = w[((c * cin + ci) * kernelH + u) * kernelW + v];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            var inputs = new List<string> { conv.Input[0], builder.Initializer(conv.Input[1] + ".pooled", fusedWeight, slots * cout, cin, fusedH, fusedW) };
+            if (bias is not null)
+            {
+                var b = OnnxTensors.ToFloats(bias);
+                inputs.Add(builder.Initializer(conv.Input[2] + ".pooled", Enumerable.Range(0, (int)(slots * cout)).Select(i => b[i % cout]).ToArray(), slots * cout));
+            }
+            var y = tensors[pool.Output[0]];
+            long batch = y.Dims[0], height = y.Dims[2], width = y.Dims[3];
+            var windows = builder.Fresh(conv.Output[0] + ".windows");
+            var bySlot = builder.Fresh(conv.Output[0] + ".by_slot");
+            var first = builder.Fresh(conv.Output[0] + ".first_max");
+            var maxima = builder.Fresh(conv.Output[0] + ".maxima");
+            var fused = new NodeProto { OpType = "Conv", Name = conv.Name };
+            fused.Input.AddRange(inputs);
+            fused.Output.Add(windows);
+            fused.Attribute.AddRange(
+            [
+                Attr("kernel_shape", [fusedH, fusedW]), Attr("strides", [kh, kw]), Attr("dilations", [1L, 1]),
+                Attr("pads", [fusion.PadsBegin[0], fusion.PadsBegin[1], fusion.PadsEnd[0], fusion.PadsEnd[1]]),
+            ]);
+            NodeProto Node(string op, string[] nodeInputs, string output, params AttributeProto[] attributes)
+            {
+                var node = new NodeProto { OpType = op, Name = builder.Fresh("node/" + op) };
+                node.Input.AddRange(nodeInputs);
+                node.Output.Add(output);
+                node.Attribute.AddRange(attributes);
+                return node;
+            }
+            graph.Node[q] = fused;
+            graph.Node.RemoveAt(p);
+            graph.Node.Insert(p, Node("Reshape", [windows, builder.Ints("shape", 0, slots, cout, height, width)], bySlot));
+            graph.Node.Insert(p + 1, Node("ArgMax", [bySlot], first, Attr("axis", 1L), Attr("keepdims", 1L), Attr("select_last_index", 0L)));
+            graph.Node.Insert(p + 2, Node("GatherElements", [bySlot, first], maxima, Attr("axis", 1L)));
+            graph.Node.Insert(p + 3, Node("Reshape", [maxima, builder.Ints("shape", 0, cout, height, width)], pool.Output[0]));
+            p += 3;
+            bool[] batchAxes(int rank) => Enumerable.Range(0, rank).Select(i => i == 0 && y.IsBatchAxis(0)).ToArray();
+            extended[windows] = new TensorInfo([batch, slots * cout, height, width], batchAxes(4), TensorElementType.Float, null, null);
+            extended[bySlot] = new TensorInfo([batch, slots, cout, height, width], batchAxes(5), TensorElementType.Float, null, null);
+            extended[first] = new TensorInfo([batch, 1, cout, height, width], batchAxes(5), TensorElementType.Int64, null, null);
+            extended[maxima] = new TensorInfo([batch, 1, cout, height, width], batchAxes(5), TensorElementType.Float, null, null);
+        }
+        return extended;
+    }
+
+    private sealed record FusionGeometry(long[] PoolKernel, long[] PadsBegin, long[] PadsEnd);
+
+    /// <summary>
+    /// The fused convolution's pads when <paramref name="conv"/> → <paramref name="pool"/> can be fused: a 2-D,
+    /// ungrouped, stride-1, undilated convolution with constant float weights (and bias) and fewer than 16 input
+    /// channels, and a pool whose windows tile its output (stride = kernel, no pads or dilation, static sizes).
+    /// The fused convolution starts where the original did and ends after the last whole window.
+    /// </summary>
+    private static FusionGeometry? Fusion(NodeProto conv, NodeProto pool, IReadOnlyDictionary<string, TensorInfo> tensors,
+        Dictionary<string, TensorProto> initializers)
+    {
+        if (conv.Input.Count < 2 || !initializers.TryGetValue(conv.Input[1], out var weight) || weight.Dims.Count != 4
+            || weight.DataType != (int)TensorProto.Types.DataType.Float || weight.Dims[1] >= ConvRule.MinimumChannels
+            || GradientContext.Int(conv, "group", 1) != 1
+            || (conv.Input.Count > 2 && conv.Input[2].Length > 0 && !(initializers.TryGetValue(conv.Input[2], out var bias) && bias.DataType == (int)TensorProto.Types.DataType.Float))
+            || !tensors.TryGetValue(conv.Input[0], out var x) || !tensors.TryGetValue(conv.Output[0], out var z) || !tensors.TryGetValue(pool.Output[0], out var y)
+            || x.Rank != 4 || z.Rank != 4 || y.Rank != 4 || z.IsBatchAxis(1) || z.IsBatchAxis(2) || z.IsBatchAxis(3))
+        {
+            return null;
+        }
+        var convWindow = Window.Of(conv, [weight.Dims[2], weight.Dims[3]], x, z);
+        if (convWindow.Strides.Any(s => s != 1) || convWindow.Dilations.Any(d => d != 1)
+            || GradientContext.Ints(pool, "kernel_shape") is not [var kh, var kw])
+        {
+            return null;
+        }
+        var poolWindow = Window.Of(pool, [kh, kw], z, y);
+        long[] kernel = [kh, kw];
+        bool tiles = poolWindow.Strides.SequenceEqual(kernel) && poolWindow.Dilations.All(d => d == 1)
+            && poolWindow.PadsBegin.Concat(poolWindow.PadsEnd).All(v => v == 0)
+            && y.Dims[2] * kh <= z.Dims[2] && y.Dims[3] * kw <= z.Dims[3] && kh * kw > 1;
+        if (!tiles)
+        {
+            return null;
+        }
+        // The original end pad, less what the pool leaves unused past its last whole window (never below zero:
+        // a stride-k convolution drops a remainder shorter than k by itself).
+        var end = new long[2];
+        for (int i = 0; i < 2; i++)
+        {
+            end[i] = Math.Max(y.Dims[2 + i] * kernel[i] - z.Dims[2 + i] + convWindow.PadsEnd[i], 0);
+        }
+        return new FusionGeometry(kernel, convWindow.PadsBegin, end);
     }
 }

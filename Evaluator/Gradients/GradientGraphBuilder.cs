@@ -43,8 +43,9 @@ internal static class GradientGraphBuilder
         var model = forward.Clone();
         var graph = model.Graph;
         long opset = OnnxFiles.DefaultOpset(model);
-        tensors = ForwardRewrites.SwapReluAndMaxPool(graph, tensors);
-        var context = new GradientContext(graph, WithPixels(tensors, graph, pixels), opset);
+        tensors = ForwardRewrites.SwapReluAndMaxPool(graph, WithPixels(tensors, graph, pixels));
+        tensors = ForwardRewrites.FuseThinConvAndTilingMaxPool(graph, tensors);
+        var context = new GradientContext(graph, tensors, opset);
         var path = PathNodes(graph, pixels, logits, tensors);
         foreach (var node in path)
         {
@@ -113,13 +114,17 @@ internal static class GradientGraphBuilder
         return list[0];
     }
 
+    /// <summary>Ops whose results are integers whatever their input: no gradient flows through them.</summary>
+    private static bool IntegerResult(NodeProto node) =>
+        node.Domain is "" or "ai.onnx" && node.OpType is "Shape" or "Size" or "ArgMax" or "ArgMin";
+
     /// <summary>Float tensors whose value depends on the pixels (through any chain of nodes).</summary>
     private static HashSet<string> Dependent(GraphProto graph, string pixels, IReadOnlyDictionary<string, TensorInfo>? types)
     {
         var dependent = new HashSet<string>(StringComparer.Ordinal) { pixels };
         foreach (var node in graph.Node)
         {
-            if (node.OpType is "Shape" or "Size" || !node.Input.Any(dependent.Contains))
+            if (IntegerResult(node) || !node.Input.Any(dependent.Contains))
             {
                 continue;
             }
@@ -143,7 +148,7 @@ internal static class GradientGraphBuilder
         var path = new List<NodeProto>();
         foreach (var node in Enumerable.Reverse(graph.Node))
         {
-            if (!node.Output.Any(needed.Contains) || !node.Input.Any(dependent.Contains) || node.OpType is "Shape" or "Size")
+            if (!node.Output.Any(needed.Contains) || !node.Input.Any(dependent.Contains) || IntegerResult(node))
             {
                 continue;
             }

@@ -36,11 +36,7 @@ internal static class GradientChecker
     public static double Verify(ModelProto forward, long[] inputDims, Func<Random, float> sample, int seed = 1, double tolerance = 2e-2,
         float step = 1e-2f)
     {
-        var tensors = ShapeProbe.Run(forward, "x", inputDims, inputDims[0], Sessions);
-        var yDims = tensors["y"].Dims;
-        var gradientModel = GradientGraphBuilder.Build(forward, "x", "y", tensors, 0, inputDims[0], new WeightedSumObjective(yDims));
-        var problems = OnnxGraphChecker.Check(gradientModel);
-        Assert.IsEmpty(problems, string.Join("; ", problems));
+        var (gradientModel, yDims) = GradientModel(forward, inputDims);
 
         var random = new Random(seed);
         int size = (int)inputDims.Aggregate(1L, (a, b) => a * b);
@@ -50,6 +46,18 @@ internal static class GradientChecker
         using var session = Sessions.Create(gradientModel.ToByteArray());
         var (value, gradient) = Run(session, x, inputDims, weights, yDims);
         Assert.IsTrue(double.IsFinite(value), "the objective is finite");
+        // The gradient graph's forward part (with its rewrites) must compute what the model computes.
+        using (var forwardSession = Sessions.Create(forward.ToByteArray()))
+        using (var run = new RunOptions())
+        using (var xValue = OrtValue.CreateTensorValueFromMemory(x, inputDims))
+        using (var outputs = forwardSession.Run(run, ["x"], [xValue], ["y"]))
+        {
+            var y = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+            double expected = y.Zip(weights, (a, b) => (double)a * b).Sum();
+            double magnitude = y.Zip(weights, (a, b) => Math.Abs((double)a * b)).Sum();
+            Assert.IsLessThanOrEqualTo(1e-5 * Math.Max(magnitude, 1e-6), Math.Abs(value - expected),
+                $"the gradient graph's objective {value} differs from the model's {expected}");
+        }
         double scale = Math.Max(gradient.Max(Math.Abs), 1e-3);
 
         double Objective(float[] point) => Run(session, point, inputDims, weights, yDims).Value;
@@ -79,6 +87,24 @@ internal static class GradientChecker
             Assert.IsLessThanOrEqualTo(tolerance, error, $"directional derivative {k}: finite differences {numeric}, gradient graph {analytic}");
         }
         return worst;
+    }
+
+    /// <summary>The gradient graph of <paramref name="forward"/> (objective: Σ weights·y), checked by the ONNX graph checker, and y's shape.</summary>
+    public static (ModelProto Model, long[] OutputDims) GradientModel(ModelProto forward, long[] inputDims)
+    {
+        var tensors = ShapeProbe.Run(forward, "x", inputDims, inputDims[0], Sessions);
+        var yDims = tensors["y"].Dims;
+        var gradientModel = GradientGraphBuilder.Build(forward, "x", "y", tensors, 0, inputDims[0], new WeightedSumObjective(yDims));
+        var problems = OnnxGraphChecker.Check(gradientModel);
+        Assert.IsEmpty(problems, string.Join("; ", problems));
+        return (gradientModel, yDims);
+    }
+
+    /// <summary>The gradient of Σ weights·y at <paramref name="x"/>, from the gradient graph.</summary>
+    public static float[] GradientAt(ModelProto gradientModel, float[] x, long[] inputDims, float[] weights, long[] yDims)
+    {
+        using var session = Sessions.Create(gradientModel.ToByteArray());
+        return Run(session, x, inputDims, weights, yDims).Gradient;
     }
 
     private static (double Value, float[] Gradient) Run(InferenceSession session, float[] x, long[] dims, float[] weights, long[] yDims)

@@ -243,6 +243,75 @@ public sealed class RuleTests
     }
 
     [TestMethod]
+    public void GatherElements()
+    {
+        // One element per line chosen by ArgMax (the Equal form), by constant indices with negatives (Mod first),
+        // and several per line with repeats (ScatterElements).
+        Verify(Model([2, 4, 3], b => b.AddMulti("GatherElements", ["x", b.Add("ArgMax", ["x"], attributes: [Attr("axis", 1L), Attr("keepdims", 1L)])], ["y"],
+            Attr("axis", 1L))), [2, 4, 3], Distinct(24));
+        Verify(Model([2, 4, 3], b => b.AddMulti("GatherElements", ["x", b.Initializer("i", [3L, -1, 0, 1, 2, -4], 2, 1, 3)], ["y"], Attr("axis", 1L))),
+            [2, 4, 3], Uniform);
+        Verify(Model([2, 4, 3], b => b.AddMulti("GatherElements", ["x", b.Initializer("i", [2L, 2, 0, -1, 1, 2, 0, 0, 2, 1, 1, 1], 2, 2, 3)], ["y"],
+            Attr("axis", -1L))), [2, 4, 3], Uniform);
+    }
+
+    /// <summary>A thin convolution (few input channels) feeding a MaxPool whose windows tile its output.</summary>
+    private static ModelProto ConvThenPool(long[] inputDims, long channels, long[] kernel, long[] poolKernel, bool bias, params AttributeProto[] convAttributes) =>
+        Model(inputDims, b =>
+        {
+            var w = b.Initializer("w", RandomValues(31, (int)(channels * inputDims[1] * kernel[0] * kernel[1])), channels, inputDims[1], kernel[0], kernel[1]);
+            var conv = b.Add("Conv", bias ? ["x", w, b.Initializer("b", RandomValues(32, (int)channels), channels)] : ["x", w], attributes: convAttributes);
+            b.AddMulti("MaxPool", [conv], ["y"], Attr("kernel_shape", poolKernel), Attr("strides", poolKernel));
+        });
+
+    private static void AssertFused(ModelProto forward, long[] inputDims)
+    {
+        var ops = GradientModel(forward, inputDims).Model.Graph.Node.Select(n => n.OpType).ToList();
+        CollectionAssert.DoesNotContain(ops, "MaxPool", "the pool was folded into the convolution");
+        CollectionAssert.DoesNotContain(ops, "ScatterElements", "no scatter");
+    }
+
+    [TestMethod]
+    public void ThinConvFollowedByATilingMaxPoolIsFused()
+    {
+        // Square pool dropping a column, with asymmetric conv pads; rectangular pool with SAME padding dropping rows; no bias.
+        var square = ConvThenPool([2, 2, 9, 8], 3, [3, 3], [2, 2], true, Attr("pads", [1L, 0, 0, 1]));
+        AssertFused(square, [2, 2, 9, 8]);
+        Verify(square, [2, 2, 9, 8], Distinct(288), step: 1e-3f);
+        var rectangular = ConvThenPool([1, 1, 11, 8], 4, [3, 2], [3, 2], false, Attr("auto_pad", "SAME_UPPER"));
+        AssertFused(rectangular, [1, 1, 11, 8]);
+        Verify(rectangular, [1, 1, 11, 8], Distinct(88), seed: 2, step: 1e-3f);
+    }
+
+    [TestMethod]
+    public void WideConvFollowedByAPoolIsNotFused()
+    {
+        var wide = ConvThenPool([1, 16, 4, 4], 2, [1, 1], [2, 2], true);
+        CollectionAssert.Contains(GradientModel(wide, [1, 16, 4, 4]).Model.Graph.Node.Select(n => n.OpType).ToList(), "MaxPool");
+        Verify(wide, [1, 16, 4, 4], Distinct(256), step: 1e-3f);
+    }
+
+    [TestMethod]
+    public void FusedPoolGivesTiesToTheFirstMaximumInRowMajorOrder()
+    {
+        // A 1×1 convolution with weight 1 copies its input exactly, so windows of equal pixels are exact ties; like
+        // MaxPool's Indices (and PyTorch), the first maximum in row-major window order takes the whole gradient.
+        long[] dims = [1, 1, 7, 6];
+        var model = Model(dims, b => b.AddMulti("MaxPool", [b.Add("Conv", ["x", b.Initializer("w", [1f], 1, 1, 1, 1)])], ["y"],
+            Attr("kernel_shape", [3L, 3]), Attr("strides", [3L, 3])));
+        var x = new float[] { 1, 1, 1, 0, 2, 2, 1, 1, 1, 2, 0, 2, 1, 1, 1, 2, 2, 0, 0, 3, 3, 3, 3, 0, 0, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0, 5, 5, 5, 5, 5, 5 };
+        var (gradientModel, yDims) = GradientModel(model, dims);
+        CollectionAssert.DoesNotContain(gradientModel.Graph.Node.Select(n => n.OpType).ToList(), "MaxPool");
+        var gradient = GradientAt(gradientModel, x, dims, [10f, 20f, 30f, 40f], yDims);
+        var expected = new float[42];
+        expected[0] = 10;      // all ones: the window's first pixel
+        expected[4] = 20;      // 2s at (0,4), (0,5), (1,3), ...: the first in row-major order is (0,4)
+        expected[19] = 30;     // rows 3–5, columns 0–2: the 3 at (3,1)
+        expected[21] = 40;     // rows 3–5, columns 3–5: the 3 at (3,3); row 6 is past the last window
+        CollectionAssert.AreEqual(expected, gradient);
+    }
+
+    [TestMethod]
     public void Reductions()
     {
         Verify(Model([2, 3, 4], b => b.AddMulti("ReduceMean", ["x"], ["y"], Attr("axes", [1L, 2]), Attr("keepdims", 0L))), [2, 3, 4], Uniform);

@@ -23,7 +23,18 @@ public sealed class WholeModelGradientTests
     [DataRow(ArchitectureCatalog.ShahamMnist)]
     [DataRow(ArchitectureCatalog.SmallCnn)]
     [DataRow(ArchitectureCatalog.VggCifar)]
-    public void GradientGraphMatchesTorchSharpAutograd(string architecture)
+    public void GradientGraphMatchesTorchSharpAutograd(string architecture) => Compare(architecture, flatBackground: false);
+
+    /// <summary>
+    /// Images that are mostly one flat value (like MNIST's black background) make exact ties inside pooling
+    /// windows; the gradient must still go where PyTorch sends it (the first maximum in row-major order).
+    /// </summary>
+    [TestMethod]
+    [DataRow(ArchitectureCatalog.ShahamMnist)]
+    [DataRow(ArchitectureCatalog.SmallCnn)]
+    public void GradientGraphMatchesTorchSharpAutogradOnFlatBackgrounds(string architecture) => Compare(architecture, flatBackground: true);
+
+    private static void Compare(string architecture, bool flatBackground)
     {
         using var dir = new TempDirectory();
         using var network = TestNetworks.Random(architecture, seed: 21);
@@ -34,6 +45,13 @@ public sealed class WholeModelGradientTests
         const int batch = 6;
         manual_seed(22);
         using var x = rand(batch, spec.Channels, spec.Height, spec.Width);
+        if (flatBackground)
+        {
+            // Zero everywhere but a 10×10 square of random pixels.
+            using var mask = zeros(1, 1, spec.Height, spec.Width);
+            mask[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(9, 19), TensorIndex.Slice(9, 19)] = 1f;
+            x.mul_(mask);
+        }
         var labels = Enumerable.Range(0, batch).Select(i => (long)(i * 7 % spec.Classes)).ToArray();
 
         // TorchSharp: the summed cross-entropy's gradient w.r.t. the input, in evaluation mode.

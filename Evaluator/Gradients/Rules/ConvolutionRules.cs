@@ -98,7 +98,7 @@ internal sealed class ConvRule : IBackwardRule
     /// Below this many input channels the flipped convolution's output (the input gradient) is too thin for ONNX
     /// Runtime's blocked Conv kernels, and ConvTranspose is faster (measured on shaham-mnist's 1-channel first layer).
     /// </summary>
-    private const long MinimumChannels = 16;
+    internal const long MinimumChannels = 16;
 
     /// <summary>
     /// The kernel of the equivalent stride-1 convolution — W′[g·C/g + c, m] = W[g·M/g + m, c] flipped in space — as a new

@@ -218,6 +218,45 @@ internal sealed class GatherRule : IBackwardRule
     }
 }
 
+/// <summary>
+/// GatherElements: each output's gradient goes back to the element it was taken from. When the indices are one
+/// wide along the axis and match the data elsewhere (one element taken per line, as after an ArgMax with keepdims),
+/// that is an Equal against the positions 0…n−1, cast to 0/1 and multiplied by the gradient; otherwise a ScatterElements with reduction "add" into
+/// zeros, so repeated indices add up.
+/// </summary>
+internal sealed class GatherElementsRule : IBackwardRule
+{
+    public IReadOnlyList<string> OpTypes => ["GatherElements"];
+
+    public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c)
+    {
+        var x = c.Info(node.Input[0]);
+        var indices = c.Info(node.Input[1]);
+        int axis = GradientContext.Axis(GradientContext.Int(node, "axis", 0), x.Rank);
+        var result = new string?[2];
+        bool oneWide = indices.Dims[axis] == 1 && !indices.IsBatchAxis(axis) && !x.IsBatchAxis(axis)
+            && Enumerable.Range(0, x.Rank).All(i => i == axis || (indices.Dims[i] == x.Dims[i] && indices.IsBatchAxis(i) == x.IsBatchAxis(i)));
+        if (oneWide)
+        {
+            long dim = x.Dims[axis];
+            var index = node.Input[1];
+            if (!c.Builder.Graph.Node.Any(n => n.OpType is "ArgMax" or "ArgMin" && n.Output.Contains(index)))
+            {
+                // Negative indices count from the end; Mod (integer, divisor's sign) maps them onto 0…n−1.
+                index = c.Op("Mod", [index, c.Builder.Initializer("gather_dim", [dim])]);
+            }
+            var positions = c.Builder.Initializer("gather_positions", Enumerable.Range(0, (int)dim).Select(i => (long)i).ToArray(),
+                [dim, .. Enumerable.Repeat(1L, x.Rank - axis - 1)]);
+            // Cast and Mul: ONNX Runtime's Where is several times slower when it has to broadcast the gradient.
+            var chosen = c.Op("Cast", [c.Op("Equal", [index, positions])], Attr("to", (long)TensorProto.Types.DataType.Float));
+            result[0] = c.Mul(chosen, dOut[0]!);
+            return result;
+        }
+        result[0] = c.Op("ScatterElements", [c.ZerosLike(node.Input[0]), node.Input[1], dOut[0]!], Attr("axis", (long)axis), Attr("reduction", "add"));
+        return result;
+    }
+}
+
 /// <summary>ReduceSum and ReduceMean: the gradient broadcast back over the reduced axes (divided by their size for the mean).</summary>
 internal sealed class ReduceRule : IBackwardRule
 {
