@@ -25,6 +25,17 @@ internal sealed class Network : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input) => layers.forward(input);
 
+    /// <summary>Layers <paramref name="first"/>, <paramref name="first"/> + 1, … applied to <paramref name="input"/>.</summary>
+    public Tensor ForwardFrom(int first, Tensor input)
+    {
+        var x = input;
+        for (int i = first; i < Spec.Layers.Count; i++)
+        {
+            x = ((nn.Module<Tensor, Tensor>)layers[i]).forward(x);
+        }
+        return x;
+    }
+
     private static nn.Module<Tensor, Tensor> Build(LayerSpec layer) => layer switch
     {
         StandardizeSpec s => new Standardize(s.Channels),

@@ -96,6 +96,32 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    [DataRow(ArchitectureCatalog.ShahamMnist)]
+    [DataRow(ArchitectureCatalog.SmallCnn)]
+    [DataRow(ArchitectureCatalog.VggCifar)]
+    public void InputGradientMatchesPlainAutograd(string architecture)
+    {
+        // The trainer writes the first convolution's part of the input gradient out by hand on the CPU; autograd
+        // through the whole network is the reference.
+        using var network = TestNetworks.Random(architecture, seed: 9);
+        network.eval();
+        var spec = network.Spec;
+        manual_seed(10);
+        var x = rand(5, spec.Channels, spec.Height, spec.Width);
+        x[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(0, 6)] = 0f;
+        var y = tensor(new long[] { 0, 3, 9, 3, 7 });
+        var input = x.detach().requires_grad_(true);
+        var loss = TorchSharp.torch.nn.functional.cross_entropy(network.forward(input), y, reduction: TorchSharp.torch.nn.Reduction.Sum);
+        var expected = TorchSharp.torch.autograd.grad([loss], [input])[0];
+
+        var actual = AdversarialExamples.InputGradient(network, x, y);
+        CollectionAssert.AreEqual(x.shape, actual.shape);
+        double scale = expected.abs().max().item<float>();
+        Assert.IsGreaterThan(0.0, scale);
+        Assert.IsLessThanOrEqualTo(1e-5, (actual - expected).abs().max().item<float>() / scale);
+    }
+
+    [TestMethod]
     public void SingleStepPerturbsExactlyWhatEachNormSays()
     {
         using var network = TestNetworks.Random(ArchitectureCatalog.ShahamMnist, seed: 5);
