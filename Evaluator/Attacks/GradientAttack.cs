@@ -84,15 +84,9 @@ internal sealed class GradientAttack(GradientSession session, AttackConfig confi
                     var x0 = clean.AsSpan(i * size, size);
                     box.MaskImmovable(x, gradient.AsSpan(i * size, size), scratch.Masked);
                     ball.SteepestAscent(scratch.Masked, Config.StepSize, scratch.Step);
-                    for (int j = 0; j < size; j++)
-                    {
-                        scratch.Delta[j] = x[j] + scratch.Step[j] - x0[j];
-                    }
+                    SpanMath.AddSubtract(x, scratch.Step, x0, scratch.Delta);
                     ball.Project(scratch.Delta, Config.Eps);
-                    for (int j = 0; j < size; j++)
-                    {
-                        x[j] = x0[j] + scratch.Delta[j];
-                    }
+                    SpanMath.Add(x0, scratch.Delta, x);
                     box.Clip(x);
                     return scratch;
                 }, _ => { });

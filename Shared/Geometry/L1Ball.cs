@@ -19,45 +19,24 @@ public sealed class L1Ball : NormBall
 
     public override NormKind Kind => NormKind.L1;
 
-    public override double Norm(ReadOnlySpan<float> v)
-    {
-        double sum = 0;
-        foreach (float x in v)
-        {
-            sum += Math.Abs(x);
-        }
-        return sum;
-    }
+    public override double Norm(ReadOnlySpan<float> v) => SpanMath.SumAbsAbove(v, -1f, out _);
 
-    public override double DualNorm(ReadOnlySpan<float> g)
-    {
-        float max = 0;
-        foreach (float x in g)
-        {
-            max = Math.Max(max, Math.Abs(x));
-        }
-        return max;
-    }
+    public override double DualNorm(ReadOnlySpan<float> g) => SpanMath.MaxAbs(g);
 
     public override void SteepestAscent(ReadOnlySpan<float> g, float eps, Span<float> delta)
     {
         delta.Clear();
         if (Coordinates == 1)
         {
-            int best = -1;
-            float bestMagnitude = 0;
-            for (int i = 0; i < g.Length; i++)
+            // The first coordinate of largest magnitude (none when g is all zeros).
+            float largest = SpanMath.MaxAbs(g);
+            for (int i = 0; largest > 0 && i < g.Length; i++)
             {
-                float magnitude = Math.Abs(g[i]);
-                if (magnitude > bestMagnitude)
+                if (Math.Abs(g[i]) == largest)
                 {
-                    bestMagnitude = magnitude;
-                    best = i;
+                    delta[i] = g[i] > 0 ? eps : -eps;
+                    break;
                 }
-            }
-            if (best >= 0)
-            {
-                delta[best] = g[best] > 0 ? eps : -eps;
             }
             return;
         }
@@ -73,97 +52,33 @@ public sealed class L1Ball : NormBall
         }
     }
 
-    // Soft-thresholding by the θ that makes Σ max(|v_i| − θ, 0) = ε (Duchi et al. 2008). θ is found with Condat's
-    // (2016) algorithm, which needs no sort and runs in linear time in practice: a running candidate set whose
-    // mean-minus-ε estimate only grows, a second look at the values set aside, then removal of members at or below
-    // the estimate until none is. PGD's ℓ1 steps project every example at every step, so this is on the hot path.
+    // Soft-thresholding by the θ that makes Σ max(|v_i| − θ, 0) = ε (Duchi et al. 2008), with θ found by Michelot's
+    // (1986) fixed point: start from every coordinate, θ = (Σ_active |v_i| − ε) / |active|, drop the coordinates at
+    // or below θ, repeat until none drops. θ only grows and the largest coordinate never drops, so it ends after a
+    // few vectorised passes — no sort. PGD's ℓ1 steps project every example at every step, so this is a hot path.
     public override void Project(Span<float> delta, float eps)
     {
-        if (Norm(delta) <= eps * InsideTolerance)
+        double norm = SpanMath.SumAbsAbove(delta, -1f, out int active);
+        if (norm <= eps * InsideTolerance)
         {
             return;
         }
-        double theta = Threshold(delta, eps);
-        for (int i = 0; i < delta.Length; i++)
-        {
-            double shrunk = Math.Max(Math.Abs(delta[i]) - theta, 0);
-            delta[i] = (float)(Math.Sign(delta[i]) * shrunk);
-        }
+        SpanMath.SoftThreshold(delta, (float)Threshold(delta, eps, norm, active));
     }
 
-    /// <summary>The θ ≥ 0 with Σ max(|v_i| − θ, 0) = ε, for ‖v‖₁ &gt; ε.</summary>
-    internal static double Threshold(ReadOnlySpan<float> v, float eps)
+    /// <summary>The θ ≥ 0 with Σ max(|v_i| − θ, 0) = ε, for ‖v‖₁ = <paramref name="norm"/> &gt; ε over <paramref name="active"/> coordinates.</summary>
+    private static double Threshold(ReadOnlySpan<float> v, float eps, double norm, int active)
     {
-        var rented = System.Buffers.ArrayPool<double>.Shared.Rent(2 * v.Length);
-        try
+        double theta = (norm - eps) / active;
+        while (true)
         {
-            // Candidates fill the front of the buffer; values set aside fill it from the back.
-            var work = rented.AsSpan(0, 2 * v.Length);
-            int members = 0, aside = 0;
-            double a = eps;
-            double first = Math.Abs(v[0]);
-            work[members++] = first;
-            double rho = first - a;
-            for (int i = 1; i < v.Length; i++)
+            double sum = SpanMath.SumAbsAbove(v, (float)theta, out int count);
+            if (count == active || count == 0)
             {
-                double y = Math.Abs(v[i]);
-                if (y <= rho)
-                {
-                    continue;
-                }
-                rho += (y - rho) / (members + 1);
-                if (rho > y - a)
-                {
-                    work[members++] = y;
-                }
-                else
-                {
-                    for (int j = 0; j < members; j++)
-                    {
-                        work[work.Length - 1 - aside++] = work[j];
-                    }
-                    members = 0;
-                    work[members++] = y;
-                    rho = y - a;
-                }
+                return Math.Max(theta, 0);
             }
-            for (int j = 0; j < aside; j++)
-            {
-                double y = work[work.Length - 1 - j];
-                if (y > rho)
-                {
-                    work[members++] = y;
-                    rho += (y - rho) / members;
-                }
-            }
-            bool removed;
-            do
-            {
-                removed = false;
-                int kept = 0;
-                for (int j = 0; j < members; j++)
-                {
-                    double y = work[j];
-                    if (y <= rho && members - (j - kept) > 1)
-                    {
-                        // Leaving the set raises the estimate: ρ ← ρ + (ρ − y) / (size after removal).
-                        int remaining = kept + (members - j - 1);
-                        rho += (rho - y) / remaining;
-                        removed = true;
-                    }
-                    else
-                    {
-                        work[kept++] = y;
-                    }
-                }
-                members = kept;
-            }
-            while (removed);
-            return Math.Max(rho, 0);
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<double>.Shared.Return(rented);
+            active = count;
+            theta = (sum - eps) / count;
         }
     }
 

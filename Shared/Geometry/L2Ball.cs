@@ -14,10 +14,7 @@ public sealed class L2Ball : NormBall
     {
         double norm = Norm(g);
         float scale = norm > 0 ? (float)(eps / norm) : 0f;
-        for (int i = 0; i < g.Length; i++)
-        {
-            delta[i] = g[i] * scale;
-        }
+        SpanMath.Scale(g, scale, delta);
     }
 
     public override void Project(Span<float> delta, float eps)
@@ -27,11 +24,7 @@ public sealed class L2Ball : NormBall
         {
             return;
         }
-        float scale = (float)(eps / norm);
-        for (int i = 0; i < delta.Length; i++)
-        {
-            delta[i] *= scale;
-        }
+        SpanMath.Scale(delta, (float)(eps / norm), delta);
     }
 
     // A uniform direction (normalised Gaussian) times ε·U^(1/d): uniform in volume, not just on the sphere.

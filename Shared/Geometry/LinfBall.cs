@@ -26,21 +26,9 @@ public sealed class LinfBall : NormBall
     }
 
     // Goodfellow et al., eq. 2: Δ = ε · sign(g).
-    public override void SteepestAscent(ReadOnlySpan<float> g, float eps, Span<float> delta)
-    {
-        for (int i = 0; i < g.Length; i++)
-        {
-            delta[i] = g[i] > 0 ? eps : g[i] < 0 ? -eps : 0f;
-        }
-    }
+    public override void SteepestAscent(ReadOnlySpan<float> g, float eps, Span<float> delta) => SpanMath.SignTimes(g, eps, delta);
 
-    public override void Project(Span<float> delta, float eps)
-    {
-        for (int i = 0; i < delta.Length; i++)
-        {
-            delta[i] = Math.Clamp(delta[i], -eps, eps);
-        }
-    }
+    public override void Project(Span<float> delta, float eps) => SpanMath.Clamp(delta, -eps, eps);
 
     public override void RandomStart(Random random, float eps, Span<float> delta)
     {

@@ -6,26 +6,13 @@ public readonly record struct PixelBox(float Lower, float Upper)
     public static readonly PixelBox Unit = new(0f, 1f);
 
     /// <summary>Clips <paramref name="x"/> into the box, in place.</summary>
-    public void Clip(Span<float> x)
-    {
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] = Math.Clamp(x[i], Lower, Upper);
-        }
-    }
+    public void Clip(Span<float> x) => SpanMath.Clamp(x, Lower, Upper);
 
     /// <summary>
     /// Zeroes the gradient coordinates that cannot move in their ascent direction because the pixel already
     /// sits on the box's edge. Steepest ascent on the masked gradient spends its budget only where it can act —
     /// for the ℓ1 step this picks the largest movable pixel instead of one the clip would undo.
     /// </summary>
-    public void MaskImmovable(ReadOnlySpan<float> x, ReadOnlySpan<float> gradient, Span<float> masked)
-    {
-        for (int i = 0; i < gradient.Length; i++)
-        {
-            float g = gradient[i];
-            bool blocked = (g > 0 && x[i] >= Upper) || (g < 0 && x[i] <= Lower);
-            masked[i] = blocked ? 0f : g;
-        }
-    }
+    public void MaskImmovable(ReadOnlySpan<float> x, ReadOnlySpan<float> gradient, Span<float> masked) =>
+        SpanMath.MaskBlocked(x, gradient, Lower, Upper, masked);
 }
