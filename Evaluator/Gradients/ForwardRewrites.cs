@@ -63,19 +63,19 @@ internal static class ForwardRewrites
         }
         return extended;
     }
+
     /// <summary>
     /// Conv → MaxPool, where the pool's k_h×k_w windows tile the convolution's output (stride = kernel, no pads)
     /// and the convolution is thin (fewer input channels than <see cref="ConvRule.MinimumChannels"/>, as in a first
     /// layer: its input gradient is a ConvTranspose anyway, where wider convolutions keep their faster flipped-Conv
-    /// gradient), becomes one convolution that computes every
-    /// window's k_h·k_w values as channels of their own — stride k, kernel K + k − 1, weight W′[p·C + c, :, b_i + u,
-    /// b_j + v] = W[c, :, u, v] for window slot p = b_i·k_w + b_j — followed by ArgMax over the slots and
-    /// GatherElements of the maximum. The pooled values are the same sums (the added kernel taps are zeros), the
-    /// first maximum in row-major window order wins as in MaxPool's Indices, and the gradient needs no scatter:
-    /// GatherElements along a one-wide index axis is undone by an Equal against the slot numbers, and the strided
-    /// convolution's input gradient is a single ConvTranspose that puts each
-    /// window's gradient back where its maximum was. ONNX Runtime's MaxPool with Indices runs a generic kernel, and
-    /// the scatter needs a zeroed buffer the size of the convolution's output; this form avoids both.
+    /// gradient), becomes one convolution that computes every window's k_h·k_w values as channels of their own —
+    /// stride k, kernel K + k − 1, weight W′[p·C + c, :, b_i + u, b_j + v] = W[c, :, u, v] for window slot
+    /// p = b_i·k_w + b_j — followed by ArgMax over the slots and GatherElements of the maximum. The pooled values are
+    /// the same sums (the added kernel taps are zeros), the first maximum in row-major window order wins as in
+    /// MaxPool's Indices, and the gradient needs no scatter: GatherElements along a one-wide index axis is undone by
+    /// an Equal against the slot numbers, and the strided convolution's input gradient is a single ConvTranspose that
+    /// puts each window's gradient back where its maximum was. ONNX Runtime's MaxPool with Indices runs a generic
+    /// kernel, and the scatter needs a zeroed buffer the size of the convolution's output; this form avoids both.
     /// Returns the shape table extended with the tensors the rewrite creates.
     /// </summary>
     public static IReadOnlyDictionary<string, TensorInfo> FuseThinConvAndTilingMaxPool(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors)

@@ -66,14 +66,18 @@ public sealed class L1Ball : NormBall
         SpanMath.SoftThreshold(delta, (float)Threshold(delta, eps, norm, active));
     }
 
-    /// <summary>The θ ≥ 0 with Σ max(|v_i| − θ, 0) = ε, for ‖v‖₁ = <paramref name="norm"/> &gt; ε over <paramref name="active"/> coordinates.</summary>
+    /// <summary>
+    /// The θ ≥ 0 with Σ max(|v_i| − θ, 0) = ε, for ‖v‖₁ = <paramref name="norm"/> &gt; ε over <paramref name="active"/>
+    /// coordinates.
+    /// </summary>
     private static double Threshold(ReadOnlySpan<float> v, float eps, double norm, int active)
     {
         double theta = (norm - eps) / active;
         while (true)
         {
             double sum = SpanMath.SumAbsAbove(v, (float)theta, out int count);
-            if (count == active || count == 0)
+            // In exact arithmetic the active set only shrinks; "not smaller" also ends a cycle that rounding could make.
+            if (count >= active || count == 0)
             {
                 return Math.Max(theta, 0);
             }

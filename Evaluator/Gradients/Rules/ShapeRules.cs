@@ -221,8 +221,8 @@ internal sealed class GatherRule : IBackwardRule
 /// <summary>
 /// GatherElements: each output's gradient goes back to the element it was taken from. When the indices are one
 /// wide along the axis and match the data elsewhere (one element taken per line, as after an ArgMax with keepdims),
-/// that is an Equal against the positions 0…n−1, cast to 0/1 and multiplied by the gradient; otherwise a ScatterElements with reduction "add" into
-/// zeros, so repeated indices add up.
+/// that is an Equal against the positions 0…n−1, cast to 0/1 and multiplied by the gradient; otherwise a
+/// ScatterElements with reduction "add" into zeros, so repeated indices add up.
 /// </summary>
 internal sealed class GatherElementsRule : IBackwardRule
 {
