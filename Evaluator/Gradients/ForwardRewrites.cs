@@ -19,12 +19,7 @@ internal static class ForwardRewrites
     /// </summary>
     public static IReadOnlyDictionary<string, TensorInfo> SwapReluAndMaxPool(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors)
     {
-        var consumers = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var input in graph.Node.SelectMany(n => n.Input))
-        {
-            consumers[input] = consumers.GetValueOrDefault(input) + 1;
-        }
-        var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var singleUse = SingleUse(graph);
         var producers = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < graph.Node.Count; i++)
         {
@@ -45,7 +40,7 @@ internal static class ForwardRewrites
             }
             var relu = graph.Node[r];
             var activation = relu.Output[0];
-            if (relu.OpType != "Relu" || relu.Domain is not ("" or "ai.onnx") || consumers.GetValueOrDefault(activation) != 1 || outputs.Contains(activation)
+            if (relu.OpType != "Relu" || relu.Domain is not ("" or "ai.onnx") || !singleUse(activation)
                 || !tensors.TryGetValue(pool.Output[0], out var pooledInfo))
             {
                 continue;
@@ -80,12 +75,7 @@ internal static class ForwardRewrites
     /// </summary>
     public static IReadOnlyDictionary<string, TensorInfo> FuseThinConvAndTilingMaxPool(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors)
     {
-        var consumers = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var input in graph.Node.SelectMany(n => n.Input))
-        {
-            consumers[input] = consumers.GetValueOrDefault(input) + 1;
-        }
-        var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var singleUse = SingleUse(graph);
         var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
         var extended = new Dictionary<string, TensorInfo>(tensors, StringComparer.Ordinal);
         var builder = new GraphBuilder(graph, "rewrite/");
@@ -98,7 +88,7 @@ internal static class ForwardRewrites
             }
             int q = graph.Node.ToList().FindIndex(n => n.Output.Contains(pool.Input[0]));
             if (q < 0 || graph.Node[q] is not { OpType: "Conv", Domain: "" or "ai.onnx" } conv
-                || consumers.GetValueOrDefault(conv.Output[0]) != 1 || outputs.Contains(conv.Output[0])
+                || !singleUse(conv.Output[0])
                 || Fusion(conv, pool, tensors, initializers) is not { } fusion)
             {
                 continue;
@@ -173,6 +163,21 @@ internal static class ForwardRewrites
             extended[maxima] = new TensorInfo([batch, 1, cout, height, width], batchAxes(5), TensorElementType.Float, null, null);
         }
         return extended;
+    }
+
+    /// <summary>
+    /// Whether a tensor (as the graph stands now) is read by exactly one node and is not a graph output, so the
+    /// node producing it may be rewritten together with that reader.
+    /// </summary>
+    private static Func<string, bool> SingleUse(GraphProto graph)
+    {
+        var consumers = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var input in graph.Node.SelectMany(n => n.Input))
+        {
+            consumers[input] = consumers.GetValueOrDefault(input) + 1;
+        }
+        var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        return name => consumers.GetValueOrDefault(name) == 1 && !outputs.Contains(name);
     }
 
     private sealed record FusionGeometry(long[] PoolKernel, long[] PadsBegin, long[] PadsEnd);

@@ -5,15 +5,7 @@ public sealed class LinfBall : NormBall
 {
     public override NormKind Kind => NormKind.Linf;
 
-    public override double Norm(ReadOnlySpan<float> v)
-    {
-        float max = 0;
-        foreach (float x in v)
-        {
-            max = Math.Max(max, Math.Abs(x));
-        }
-        return max;
-    }
+    public override double Norm(ReadOnlySpan<float> v) => SpanMath.MaxAbs(v);
 
     public override double DualNorm(ReadOnlySpan<float> g)
     {
