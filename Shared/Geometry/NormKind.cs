@@ -19,15 +19,17 @@ public static class NormKinds
         _ => null,
     };
 
+    /// <summary>Parses a norm a user or a file gave; anything else is a one-line error, never a silent default.</summary>
     public static NormKind Parse(string text) =>
-        TryParse(text) ?? throw new ArgumentException($"unknown norm '{text}' (use l1, l2 or linf)");
+        TryParse(text) ?? throw new UserErrorException($"unknown norm '{text}' (use l1, l2 or linf)");
 
     /// <summary>The command-line spelling: l1, l2, linf.</summary>
     public static string Name(this NormKind kind) => kind switch
     {
         NormKind.L1 => "l1",
         NormKind.L2 => "l2",
-        _ => "linf",
+        NormKind.Linf => "linf",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a norm"),
     };
 
     /// <summary>The mathematical spelling: ℓ1, ℓ2, ℓ∞.</summary>
@@ -35,6 +37,7 @@ public static class NormKinds
     {
         NormKind.L1 => "ℓ1",
         NormKind.L2 => "ℓ2",
-        _ => "ℓ∞",
+        NormKind.Linf => "ℓ∞",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a norm"),
     };
 }

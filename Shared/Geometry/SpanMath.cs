@@ -189,4 +189,103 @@ internal static class SpanMath
         }
         return max;
     }
+
+    /// <summary>
+    /// bounds ← how far each coordinate may move in the direction of <paramref name="v"/> before x⁰ + v leaves
+    /// [lower, upper]: upper − x⁰ where v &gt; 0, x⁰ − lower where v &lt; 0 (and 0 where v = 0).
+    /// </summary>
+    public static void RoomInDirection(ReadOnlySpan<float> v, ReadOnlySpan<float> x0, float lower, float upper, Span<float> bounds)
+    {
+        for (int i = 0; i < v.Length; i++)
+        {
+            bounds[i] = v[i] > 0 ? upper - x0[i] : v[i] < 0 ? x0[i] - lower : 0f;
+        }
+    }
+
+    /// <summary>
+    /// Σ min(max(|vᵢ| − θ, 0), bᵢ), accumulated in double, and how many coordinates are strictly between the two
+    /// clips (|vᵢ| − bᵢ &lt; θ &lt; |vᵢ|): the sum's slope in θ is minus that count.
+    /// </summary>
+    public static double ClippedShrinkage(ReadOnlySpan<float> v, ReadOnlySpan<float> bounds, float theta, out int linear)
+    {
+        var t = new Vector<float>(theta);
+        var low = Vector<double>.Zero;
+        var high = Vector<double>.Zero;
+        var counted = Vector<int>.Zero;
+        var vv = MemoryMarshal.Cast<float, Vector<float>>(v);
+        var bv = MemoryMarshal.Cast<float, Vector<float>>(bounds);
+        for (int i = 0; i < vv.Length; i++)
+        {
+            var shrunk = Vector.Abs(vv[i]) - t;
+            var inside = Vector.GreaterThan(shrunk, Vector<float>.Zero) & Vector.LessThan(shrunk, bv[i]);
+            var value = Vector.Min(Vector.Max(shrunk, Vector<float>.Zero), bv[i]);
+            Vector.Widen(value, out var lo, out var hi);
+            low += lo;
+            high += hi;
+            counted -= inside;
+        }
+        double sum = Vector.Sum(low) + Vector.Sum(high);
+        linear = Vector.Sum(counted);
+        for (int i = vv.Length * Vector<float>.Count; i < v.Length; i++)
+        {
+            float shrunk = Math.Abs(v[i]) - theta;
+            sum += Math.Min(Math.Max(shrunk, 0f), bounds[i]);
+            linear += shrunk > 0 && shrunk < bounds[i] ? 1 : 0;
+        }
+        return sum;
+    }
+
+    /// <summary>vᵢ ← sign(vᵢ) · min(max(|vᵢ| − θ, 0), bᵢ).</summary>
+    public static void ShrinkAndClip(Span<float> v, ReadOnlySpan<float> bounds, float theta)
+    {
+        for (int i = 0; i < v.Length; i++)
+        {
+            float magnitude = Math.Min(Math.Max(Math.Abs(v[i]) - theta, 0f), bounds[i]);
+            v[i] = v[i] > 0 ? magnitude : v[i] < 0 ? -magnitude : 0f;
+        }
+    }
+
+    /// <summary>
+    /// The <paramref name="k"/>-th smallest value (0-based) of <paramref name="values"/>, which it reorders: the
+    /// value a full ascending sort would put at index k (Hoare's selection, expected linear time).
+    /// </summary>
+    public static float KthSmallest(Span<float> values, int k)
+    {
+        int left = 0, right = values.Length - 1;
+        while (left < right)
+        {
+            float pivot = values[left + (right - left) / 2];
+            int i = left, j = right;
+            while (i <= j)
+            {
+                while (values[i] < pivot)
+                {
+                    i++;
+                }
+                while (values[j] > pivot)
+                {
+                    j--;
+                }
+                if (i <= j)
+                {
+                    (values[i], values[j]) = (values[j], values[i]);
+                    i++;
+                    j--;
+                }
+            }
+            if (k <= j)
+            {
+                right = j;
+            }
+            else if (k >= i)
+            {
+                left = i;
+            }
+            else
+            {
+                return values[k];
+            }
+        }
+        return values[k];
+    }
 }

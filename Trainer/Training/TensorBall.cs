@@ -29,7 +29,7 @@ internal sealed class TensorBall(NormKind kind, int coordinates = 1)
                 step = where(norm > 0, rows * (eps / norm), zeros_like(rows));
                 break;
             }
-            default:
+            case NormKind.L1:
             {
                 // The ℓ1 step moves the k coordinates of largest |g| (k = 1: the single pixel) by ±ε/k.
                 var magnitude = rows.abs();
@@ -38,6 +38,8 @@ internal sealed class TensorBall(NormKind kind, int coordinates = 1)
                 step = zeros_like(rows).scatter_(1, index, values);
                 break;
             }
+            default:
+                throw Unknown();
         }
         return step.view_as(g).MoveToOuterDisposeScope();
     }
@@ -59,7 +61,7 @@ internal sealed class TensorBall(NormKind kind, int coordinates = 1)
                 projected = rows * (eps / norm.clamp_min(eps));
                 break;
             }
-            default:
+            case NormKind.L1:
             {
                 // Duchi et al. (2008), batched: θ from the sorted magnitudes' running sums, then soft-thresholding.
                 var magnitude = rows.abs();
@@ -73,6 +75,8 @@ internal sealed class TensorBall(NormKind kind, int coordinates = 1)
                 projected = where(inside, rows, rows.sign() * (magnitude - theta).clamp_min(0));
                 break;
             }
+            default:
+                throw Unknown();
         }
         return projected.view_as(delta).MoveToOuterDisposeScope();
     }
@@ -97,7 +101,7 @@ internal sealed class TensorBall(NormKind kind, int coordinates = 1)
                 sample = direction * radius;
                 break;
             }
-            default:
+            case NormKind.L1:
             {
                 // d + 1 exponential spacings normalised by their sum: uniform in the simplex; random signs fill the ball.
                 var exponential = -(1 - rand(shape[0], d + 1, dtype: like.dtype, device: like.device)).log();
@@ -106,6 +110,8 @@ internal sealed class TensorBall(NormKind kind, int coordinates = 1)
                 sample = point * signs * eps;
                 break;
             }
+            default:
+                throw Unknown();
         }
         return sample.view_as(like).MoveToOuterDisposeScope();
     }
@@ -118,11 +124,14 @@ internal sealed class TensorBall(NormKind kind, int coordinates = 1)
         {
             NormKind.Linf => rows.abs().sum(1),
             NormKind.L2 => rows.norm(1),
-            _ => rows.abs().amax([1]),
+            NormKind.L1 => rows.abs().amax([1]),
+            _ => throw Unknown(),
         };
     }
 
     /// <summary>Wang et al.'s FOSC per example: ε‖g‖_q − ⟨x − x⁰, g⟩.</summary>
     public Tensor Fosc(Tensor x, Tensor x0, Tensor g, double eps) =>
         DualNorm(g) * eps - ((x - x0).flatten(1) * g.flatten(1)).sum(1);
+
+    private ArgumentOutOfRangeException Unknown() => new(nameof(Kind), Kind, "not a norm");
 }
