@@ -74,30 +74,43 @@ internal static class AdversarialExamples
         return standardized / model.Standardization.Std;
     }
 
-    /// <summary>Algorithm 1's step: x + Δ with Δ the steepest ascent of eq. 11 in the ball of radius ε.</summary>
+    /// <summary>
+    /// Algorithm 1's step: x + Δ with Δ the steepest ascent of eq. 11 in the ball of radius ε. With
+    /// <paramref name="clip"/> the step is taken in the pixel box as the evaluator takes it (<see cref="Movable"/>).
+    /// </summary>
     public static Tensor SingleStep(Network model, Tensor x, Tensor y, TensorBall ball, double eps, bool clip)
     {
         using var scope = NewDisposeScope();
         var gradient = InputGradient(model, x, y);
-        var adversarial = x + ball.SteepestAscent(gradient, eps);
-        if (clip)
-        {
-            adversarial = adversarial.clamp(0, 1);
-        }
+        var adversarial = clip ? (x + ball.SteepestAscent(Movable(x, gradient), eps)).clamp(0, 1) : x + ball.SteepestAscent(gradient, eps);
         return adversarial.detach().MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// PGD from a uniform random start in the ball: <paramref name="steps"/> steepest-ascent steps of size
-    /// <paramref name="stepSize"/>, each followed by projection onto the ball around x and clipping to [0, 1].
-    /// With a <paramref name="foscThreshold"/> (Wang et al.'s dynamic training) an example stops moving as soon as
-    /// its FOSC at the current iterate is at most the threshold. The FOSC returned is at the final iterate.
+    /// The gradient without the coordinates of pixels that sit on the box's edge and would be pushed outward: the
+    /// box-aware step the evaluator's FGM and PGD take (Evaluator/Attacks/Pgd.cs), so both programs agree on what a
+    /// step is. The steepest-ascent budget then goes where the clip will not undo it — for ℓ1 the largest pixel that
+    /// can still move, for ℓ2 a longer step on the pixels that can; for ℓ∞ nothing changes.
     /// </summary>
-    public static PgdResult Pgd(Network model, Tensor x, Tensor y, TensorBall ball, double eps, double stepSize, int steps,
-        double? foscThreshold)
+    public static Tensor Movable(Tensor x, Tensor gradient)
     {
         using var scope = NewDisposeScope();
-        var adversarial = (x + ball.RandomStart(x, eps)).clamp(0, 1);
+        var blocked = gradient.gt(0).logical_and(x.ge(1)).logical_or(gradient.lt(0).logical_and(x.le(0)));
+        return where(blocked, zeros_like(gradient), gradient).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// PGD from a uniform random start in the ball (or from <paramref name="start"/>): <paramref name="steps"/>
+    /// box-aware steepest-ascent steps of size <paramref name="stepSize"/> (<see cref="Movable"/>), each followed by
+    /// projection onto the ball around x and clipping to [0, 1] — the evaluator's PGD step. With a
+    /// <paramref name="foscThreshold"/> (Wang et al.'s dynamic training) an example stops moving as soon as its FOSC
+    /// at the current iterate is at most the threshold. The FOSC returned is at the final iterate.
+    /// </summary>
+    public static PgdResult Pgd(Network model, Tensor x, Tensor y, TensorBall ball, double eps, double stepSize, int steps,
+        double? foscThreshold, Tensor? start = null)
+    {
+        using var scope = NewDisposeScope();
+        var adversarial = start?.clone() ?? (x + ball.RandomStart(x, eps)).clamp(0, 1);
         var active = ones(x.shape[0], dtype: ScalarType.Bool, device: x.device);
         var taken = zeros(x.shape[0], dtype: ScalarType.Int64, device: x.device);
         var gradient = InputGradient(model, adversarial, y);
@@ -111,7 +124,7 @@ internal static class AdversarialExamples
                     break;
                 }
             }
-            var moved = adversarial + ball.SteepestAscent(gradient, stepSize);
+            var moved = adversarial + ball.SteepestAscent(Movable(adversarial, gradient), stepSize);
             moved = (x + ball.Project(moved - x, eps)).clamp(0, 1);
             var mask = active.view([-1, .. Enumerable.Repeat(1L, (int)x.dim() - 1)]);
             adversarial = where(mask, moved, adversarial).detach();
