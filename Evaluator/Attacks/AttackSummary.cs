@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace RobustEval.Evaluator.Attacks;
 
 /// <summary>The numbers an attack run is judged by; <c>results.json</c> holds them under these names.</summary>
-internal sealed record AttackSummary
+public sealed record AttackSummary
 {
     [JsonPropertyName("examples")]
     public int Examples { get; init; }
@@ -15,7 +15,7 @@ internal sealed record AttackSummary
     [JsonPropertyName("adversarial_accuracy")]
     public double AdversarialAccuracy { get; init; }
 
-    /// <summary>Share of the correctly classified examples the attack turned into errors.</summary>
+    /// <summary>Share of the correctly classified examples the attack turned into errors (for a targeted goal: into their target).</summary>
     [JsonPropertyName("success_rate")]
     public double SuccessRate { get; init; }
 
@@ -52,27 +52,30 @@ internal sealed record AttackSummary
     [JsonPropertyName("model_evaluations")]
     public long Evaluations { get; init; }
 
+    /// <summary>Images those passes covered (forward and backward per image): the work, which early stopping shrinks.</summary>
+    [JsonPropertyName("image_evaluations")]
+    public long ImageEvaluations { get; init; }
+
     public static AttackSummary Of(AttackRun run)
     {
         int n = run.Count;
         int cleanCorrect = 0, adversarialCorrect = 0, successes = 0, zero = 0, nonFinite = 0;
         double normSum = 0, normMax = 0, successfulNormSum = 0, foscSum = 0;
-        for (int i = 0; i < n; i++)
+        foreach (var e in run.Results.Examples)
         {
-            bool clean = run.CleanPrediction[i] == run.Labels[i];
-            bool adversarial = run.AdversarialPrediction[i] == run.Labels[i];
-            cleanCorrect += clean ? 1 : 0;
-            adversarialCorrect += clean && adversarial ? 1 : 0;
-            if (clean && !adversarial)
+            cleanCorrect += e.CleanCorrect ? 1 : 0;
+            adversarialCorrect += e.Robust ? 1 : 0;
+            // A success is a correctly classified image the attack fooled (for a targeted goal: sent to its target).
+            if (e.CleanCorrect && e.Success)
             {
                 successes++;
-                successfulNormSum += run.PerturbationNorm[i];
+                successfulNormSum += e.PerturbationNorm;
             }
-            normSum += run.PerturbationNorm[i];
-            normMax = Math.Max(normMax, run.PerturbationNorm[i]);
-            foscSum += double.IsFinite(run.Fosc[i]) ? run.Fosc[i] : 0;
-            zero += run.ZeroGradient[i] ? 1 : 0;
-            nonFinite += run.NonFinite[i] ? 1 : 0;
+            normSum += e.PerturbationNorm;
+            normMax = Math.Max(normMax, e.PerturbationNorm);
+            foscSum += double.IsFinite(e.Fosc) ? e.Fosc : 0;
+            zero += e.ZeroGradient ? 1 : 0;
+            nonFinite += e.NonFinite ? 1 : 0;
         }
         return new AttackSummary
         {
@@ -90,6 +93,7 @@ internal sealed record AttackSummary
             Seconds = run.Seconds,
             ImagesPerSecond = run.Seconds > 0 ? n / run.Seconds : 0,
             Evaluations = run.Evaluations,
+            ImageEvaluations = run.ImageEvaluations,
         };
     }
 }

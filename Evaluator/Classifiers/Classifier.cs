@@ -8,13 +8,13 @@ namespace RobustEval.Evaluator.Classifiers;
 /// and produces <see cref="LogitsName"/>, with the model's own preprocessing in front (scaling, normalisation,
 /// layout) and any final Softmax removed. <see cref="Tensors"/> holds every tensor's shape from running it.
 /// </summary>
-internal sealed class Classifier
+public sealed class Classifier
 {
     public const string PixelsName = "robusteval/pixels";
 
     public required string Path { get; init; }
 
-    public required ModelProto Model { get; init; }
+    internal ModelProto Model { get; init; } = null!;
 
     public required string LogitsName { get; init; }
 
@@ -32,10 +32,6 @@ internal sealed class Classifier
     /// <summary>The layout of the model's own input.</summary>
     public required ImageLayout InputLayout { get; init; }
 
-    public required string OriginalInput { get; init; }
-
-    public required string OriginalOutput { get; init; }
-
     /// <summary>"Softmax" or "LogSoftmax" when the model ended in one and is differentiated through its logits instead.</summary>
     public string? StrippedOutputOp { get; init; }
 
@@ -50,7 +46,7 @@ internal sealed class Classifier
     /// <summary>What loading changed (opset raised, Dropout removed, …), in words.</summary>
     public required IReadOnlyList<string> Notes { get; init; }
 
-    public required IReadOnlyDictionary<string, TensorInfo> Tensors { get; init; }
+    internal IReadOnlyDictionary<string, TensorInfo> Tensors { get; init; } = null!;
 
     public int ImageSize => Channels * Height * Width;
 
@@ -74,4 +70,24 @@ internal sealed class Classifier
 
     /// <summary>The model's output index for a data label (through the label map when there is one).</summary>
     public long ModelLabel(long dataLabel) => Preprocessing.LabelMap is { } map ? map[dataLabel] : dataLabel;
+
+    /// <summary>The sample shipped next to the model, else the test split of the data set its card names.</summary>
+    public string DefaultData()
+    {
+        var dataset = Card?.Dataset;
+        if (dataset is null)
+        {
+            throw new UserErrorException($"{Path} has no model card naming its data set: give --data");
+        }
+        var sample = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!, $"{dataset}-sample.npz");
+        if (File.Exists(sample))
+        {
+            return sample;
+        }
+        if (KnownDatasets.Names.Contains(dataset))
+        {
+            return $"{dataset}-test";
+        }
+        throw new UserErrorException($"{Path} was trained on '{dataset}', which has no sample or known test split here: give --data");
+    }
 }

@@ -11,7 +11,7 @@ namespace RobustEval.Evaluator.Classifiers;
 /// the conversion becomes the first nodes of the graph (and is differentiated with it): scaling to the model's
 /// input range, optional per-channel mean/std normalisation, and a transpose for channels-last models.
 /// </summary>
-internal sealed record Preprocessing
+public sealed record Preprocessing
 {
     public float InputMin { get; init; }
 

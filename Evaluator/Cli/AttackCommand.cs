@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RobustEval.Data;
@@ -19,11 +18,13 @@ internal static class AttackCommand
         var model = new ModelOptions();
         var data = new DataOptions();
         var attack = new AttackOptions();
-        var eps = new Option<float?>("--eps") { Description = "Radius of the ball in [0,1] pixel units (default: l1 1.0, l2 1.5, linf 0.1)" };
-        var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json (every number printed) and adversarial.npz (x, x_adv, y, pred, pred_adv)" };
+        var eps = new Option<string?>("--eps") { Description = "Radius of the ball in [0,1] pixel units, a number or a fraction such as 8/255 (default: l1 1.0, l2 1.5, linf 0.1)" };
+        var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json (every number printed) and adversarial.npz (x, x_adv, y, pred, pred_adv, …)" };
         var command = new Command("attack", """
             White-box attack on an ONNX classifier through a gradient graph built from the model itself. Prints clean and
-            adversarial accuracy, success rate, perturbation norms, mean FOSC (Wang et al.) and speed.
+            adversarial (robust) accuracy, success rate, perturbation norms, mean FOSC (Wang et al.), speed and the model
+            evaluations spent. For a robustness number to trust use --attack apgd (and apgd-t): fixed-step PGD on the
+            cross-entropy overestimates robustness (Croce & Hein 2020).
             """);
         model.AddTo(command);
         attack.AddTo(command);
@@ -33,7 +34,9 @@ internal static class AttackCommand
         command.SetAction(parse =>
         {
             var norm = attack.ChosenNorm(parse);
-            var config = attack.Config(parse, parse.GetValue(eps) ?? AttackOptions.DefaultEps(norm));
+            float radius = parse.GetValue(eps) is { } text ? AttackOptions.ParseEps(text) : AttackRegistry.DefaultEps(norm);
+            // Checked before the model loads, so a bad option costs nothing; given targets are mapped once it has.
+            attack.Settings(parse, radius, null);
             var outDirectory = parse.GetValue(output);
             if (outDirectory is not null)
             {
@@ -41,10 +44,11 @@ internal static class AttackCommand
             }
             var sessions = model.Sessions(parse);
             var classifier = model.Load(parse, sessions);
+            var settings = attack.Settings(parse, radius, classifier);
             var (dataset, layout) = data.Load(parse, classifier);
-            using var session = new GradientSession(classifier, sessions);
-            var run = ConsoleProgress.Run($"{config.Name} {norm.Name()}", dataset.Count,
-                progress => AttackRun.Execute(session, new GradientAttack(session, config), dataset, parse.GetValue(attack.Batch), progress));
+            using var gradients = new GradientSessions(classifier, sessions);
+            var run = ConsoleProgress.Run(settings.ToString(), dataset.Count,
+                progress => AttackRunner.Run(AttackRegistry.Create(settings, gradients), dataset, attack.BatchSize(parse), progress));
             var summary = run.Summarize();
             var notes = Notes(classifier, run, summary);
             Print(classifier, dataset, run, summary, sessions, notes);
@@ -70,7 +74,8 @@ internal static class AttackCommand
         {
             notes.Add($"{summary.NonFiniteFraction:P1} of the images gave NaN or infinite scores or gradients: they took no steps and count as misclassified");
         }
-        if (run.Config.Norm == NormKind.L1 && run.Config.Pixels == 1 && run.Config.Steps == 1)
+        var s = run.Settings;
+        if (s.Norm == NormKind.L1 && s.Pixels == 1 && s.Name == "fgm")
         {
             notes.Add($"single-pixel (ℓ1) examples found: {summary.Successes:N0} of {(int)Math.Round(summary.CleanAccuracy * summary.Examples):N0} correctly classified images" +
                 (summary.Successes == 0 ? " — none; such examples are rare, which is not proof of robustness" : ""));
@@ -84,17 +89,19 @@ internal static class AttackCommand
         string Row(string label, string value) => $"{label,-22}{value}";
         Console.WriteLine(Row("model", $"{classifier.Path}{(card is null ? "" : $" ({card.Architecture ?? "?"}, {card.TrainingSummary()})")}"));
         Console.WriteLine(Row("data", $"{data.Count:N0} images: {data.Source}"));
-        Console.WriteLine(Row("attack", run.Config.ToString()));
+        Console.WriteLine(Row("attack", run.Settings.ToString()));
         Console.WriteLine(Row("device", $"{sessions.ActiveProvider}{(sessions.Threads > 0 ? $", {sessions.Threads} threads" : "")}"));
         Console.WriteLine(Row("clean accuracy", $"{s.CleanAccuracy:P2}"));
         Console.WriteLine(Row("adversarial accuracy", $"{s.AdversarialAccuracy:P2}"));
         int correct = (int)Math.Round(s.CleanAccuracy * s.Examples);
-        Console.WriteLine(Row("success rate", $"{s.SuccessRate:P2} ({s.Successes:N0} of {correct:N0})"));
-        Console.WriteLine(Row($"perturbation {run.Config.Norm.Symbol()}",
+        Console.WriteLine(Row("success rate", $"{s.SuccessRate:P2} ({s.Successes:N0} of {correct:N0}{(run.Settings.Goal.SuccessIsTarget ? " sent to their target" : "")})"));
+        Console.WriteLine(Row($"perturbation {run.Settings.Norm.Symbol()}",
             $"mean {s.MeanPerturbationNorm:G4}, max {s.MaxPerturbationNorm:G4}" +
             (s.MeanSuccessfulPerturbationNorm is { } m ? $" (successful: mean {m:G4})" : "")));
         Console.WriteLine(Row("mean FOSC", $"{s.MeanFosc:G4}"));
-        Console.WriteLine(Row("speed", $"{s.ImagesPerSecond:N0} images/s ({s.Evaluations:N0} batch evaluations, {s.Seconds:F2} s)"));
+        Console.WriteLine(Row("speed", $"{s.ImagesPerSecond:N0} images/s ({s.Seconds:F2} s)"));
+        Console.WriteLine(Row("model evaluations", $"{s.ImageEvaluations:N0} image gradients in {s.Evaluations:N0} batches" +
+            (s.Examples > 0 ? $" ({(double)s.ImageEvaluations / s.Examples:F1} per image)" : "")));
         foreach (var note in notes)
         {
             Console.WriteLine($"note: {note}");
@@ -107,21 +114,27 @@ internal static class AttackCommand
     {
         int n = run.Count;
         var (c, h, w) = (data.Channels, data.Height, data.Width);
-        Npz.Write(Path.Combine(directory, "adversarial.npz"),
-        [
+        var examples = run.Results.Examples;
+        var arrays = new List<KeyValuePair<string, NpyArray>>
+        {
             new("x", DatasetNpz.ImageArray(data.Pixels.ToArray(), n, c, h, w, layout)),
-            new("x_adv", DatasetNpz.ImageArray(run.Adversarial, n, c, h, w, layout)),
+            new("x_adv", DatasetNpz.ImageArray(run.Results.Adversarial, n, c, h, w, layout)),
             new("y", NpyArray.Of(data.Labels.ToArray(), n)),
-            new("pred", NpyArray.Of(run.CleanPrediction, n)),
-            new("pred_adv", NpyArray.Of(run.AdversarialPrediction, n)),
-            new("perturbation_norm", NpyArray.Of(run.PerturbationNorm.Select(v => (float)v).ToArray(), n)),
-            new("fosc", NpyArray.Of(run.Fosc.Select(v => (float)v).ToArray(), n)),
-        ]);
+            new("pred", NpyArray.Of(examples.Select(e => e.CleanPrediction).ToArray(), n)),
+            new("pred_adv", NpyArray.Of(examples.Select(e => e.Prediction).ToArray(), n)),
+            new("perturbation_norm", NpyArray.Of(examples.Select(e => (float)e.PerturbationNorm).ToArray(), n)),
+            new("fosc", NpyArray.Of(examples.Select(e => (float)e.Fosc).ToArray(), n)),
+        };
+        if (run.Settings.Goal.IsTargeted)
+        {
+            arrays.Add(new("target", NpyArray.Of(examples.Select(e => e.Target).ToArray(), n)));
+        }
+        Npz.Write(Path.Combine(directory, "adversarial.npz"), arrays);
         var results = new JsonObject
         {
             ["model"] = ModelJson(classifier),
             ["data"] = new JsonObject { ["source"] = data.Source, ["examples"] = n, ["layout"] = layout == ImageLayout.Nchw ? "NCHW" : "NHWC" },
-            ["attack"] = AttackJson(run.Config),
+            ["attack"] = AttackJson(run.Settings),
             ["device"] = sessions.ActiveProvider,
             ["summary"] = JsonSerializer.SerializeToNode(summary),
             ["notes"] = new JsonArray(notes.Select(note => (JsonNode?)note).ToArray()),
@@ -144,19 +157,20 @@ internal static class AttackCommand
         ["opset"] = classifier.OriginalOpset,
     };
 
-    public static JsonObject AttackJson(AttackConfig config) => new()
+    public static JsonObject AttackJson(AttackSettings settings) => new()
     {
-        ["name"] = config.Name,
-        ["norm"] = config.Norm.Name(),
-        ["eps"] = config.Eps,
-        ["steps"] = config.Steps,
-        ["step_size"] = config.StepSize,
-        ["random_start"] = config.RandomStart,
-        ["restarts"] = config.Restarts,
-        ["pixels"] = config.Pixels,
-        ["seed"] = config.Seed,
-        ["description"] = config.ToString(),
+        ["name"] = settings.Name,
+        ["norm"] = settings.Norm.Name(),
+        ["eps"] = settings.Eps,
+        ["loss"] = settings.Loss.Name,
+        ["target"] = settings.Goal.Name,
+        ["steps"] = settings.Steps,
+        ["step_size"] = settings.StepSize,
+        ["random_start"] = settings.RandomStart,
+        ["restarts"] = settings.Restarts,
+        ["pixels"] = settings.Pixels,
+        ["seed"] = settings.Seed,
+        ["early_stop"] = settings.EarlyStop,
+        ["description"] = settings.ToString(),
     };
-
-    internal static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
 }

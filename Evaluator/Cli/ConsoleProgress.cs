@@ -5,11 +5,11 @@ namespace RobustEval.Evaluator.Cli;
 /// <summary>A progress bar over examples on a terminal; silence when the output goes to a file or a pipe.</summary>
 internal static class ConsoleProgress
 {
-    public static T Run<T>(string description, int total, Func<IProgress<int>, T> work)
+    public static T Run<T>(string description, int total, Func<IProgress<double>, T> work)
     {
         if (Console.IsOutputRedirected || Console.IsErrorRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
         {
-            return work(new Progress<int>(_ => { }));
+            return work(new Progress<double>(_ => { }));
         }
         T result = default!;
         AnsiConsole.Progress()
@@ -18,7 +18,7 @@ internal static class ConsoleProgress
             .Start(context =>
             {
                 var task = context.AddTask(description, maxValue: total);
-                result = work(new IO.CallbackProgress<int>(value => task.Value = value));
+                result = work(new IO.CallbackProgress<double>(value => task.Value = value));
             });
         return result;
     }

@@ -24,7 +24,7 @@ internal sealed class DataOptions
     /// <summary>The data to attack and the layout its file uses (results are written back in it).</summary>
     public (Dataset Data, ImageLayout Layout) Load(ParseResult parse, Classifier classifier)
     {
-        var spec = parse.GetValue(Data) ?? DefaultData(classifier);
+        var spec = parse.GetValue(Data) ?? classifier.DefaultData();
         var catalog = new DatasetCatalog(DataDirectories.Default());
         var (data, layout) = catalog.Load(spec, classifier.InputLayout, classifier.ClassNames);
         if (parse.GetValue(Limit) is { } limit)
@@ -37,25 +37,5 @@ internal sealed class DataOptions
         }
         classifier.CheckData(data);
         return (data, layout);
-    }
-
-    /// <summary>The sample shipped next to the model, else the test split of the data set its card names.</summary>
-    public static string DefaultData(Classifier classifier)
-    {
-        var dataset = classifier.Card?.Dataset;
-        if (dataset is null)
-        {
-            throw new UserErrorException($"{classifier.Path} has no model card naming its data set: give --data");
-        }
-        var sample = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(classifier.Path))!, $"{dataset}-sample.npz");
-        if (File.Exists(sample))
-        {
-            return sample;
-        }
-        if (KnownDatasets.Names.Contains(dataset))
-        {
-            return $"{dataset}-test";
-        }
-        throw new UserErrorException($"{classifier.Path} was trained on '{dataset}', which has no sample or known test split here: give --data");
     }
 }

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Runtime;
 using RobustEval.Evaluator.Gradients;
 
 namespace RobustEval.Evaluator.Cli;

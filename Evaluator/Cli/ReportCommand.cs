@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
+using RobustEval.Cli;
+using RobustEval.Evaluator.Attacks;
 using RobustEval.Evaluator.Reports;
 using RobustEval.Evaluator.Runtime;
 using RobustEval.Geometry;
@@ -22,13 +24,12 @@ internal static class ReportCommand
         var set = new Option<string?>("--set") { Description = "Transfer set .npz for Table 1 (see transfer-set build)" };
         var sweeps = new Option<string[]>("--eps-sweep")
         {
-            Description = "[ATTACK:]NORM:START:STOP:STEP or [ATTACK:]NORM:R1,R2,…, e.g. linf:0:0.3:0.025 or pgd20:linf:0.3 (several allowed; ATTACK defaults to --sweep-attack)",
+            Description = "[ATTACK:]NORM:START:STOP:STEP or [ATTACK:]NORM:R1,R2,…, e.g. linf:0:0.3:0.025, pgd20:linf:0.3 or apgd:linf:8/255 " +
+                "(several allowed; ATTACK is a registered attack, optionally followed by its steps; without one, --attack and its options apply)",
             DefaultValueFactory = _ => ["linf:0:0.3:0.05"],
             AllowMultipleArgumentsPerToken = true,
         };
-        var sweepAttack = new Option<string>("--sweep-attack") { Description = "fgm (fresh eq. 2/11 examples, as the paper) | pgd", DefaultValueFactory = _ => "fgm" };
-        sweepAttack.AcceptOnlyFromAmong("fgm", "pgd");
-        var sweepSteps = new Option<int>("--sweep-steps") { Description = "pgd sweeps: steps (step size eps/4)", DefaultValueFactory = _ => 10 };
+        var attack = new AttackOptions(defaultAttack: "fgm", withNorm: false);
         var limit = new Option<int>("--limit") { Description = "Images attacked for sweeps and grids (clean accuracy uses all)", DefaultValueFactory = _ => 1000 };
         var fosc = new Option<string>("--fosc-attack")
         {
@@ -38,7 +39,6 @@ internal static class ReportCommand
         var title = new Option<string>("--title") { Description = "Page title", DefaultValueFactory = _ => "RobustEval robustness report" };
         var output = new Option<string>("--out", "-o") { Description = "Report directory (replaced as a whole when the report is complete)", DefaultValueFactory = _ => "reports/report" };
         var index = new Option<string?>("--index") { Description = "Also write a Markdown index of the models (e.g. Models/README.md)" };
-        var batch = new Option<int>("--batch") { Description = "Images per model evaluation", DefaultValueFactory = _ => 256 };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all)", DefaultValueFactory = _ => 0 };
         var command = new Command("report", """
@@ -48,8 +48,9 @@ internal static class ReportCommand
             gradient-masking checks in the style of AutoAttack.
             """)
         {
-            models, data, set, sweeps, sweepAttack, sweepSteps, limit, fosc, title, output, index, batch, device, threads,
+            models, data, set, sweeps, limit, fosc, title, output, index, device, threads,
         };
+        attack.AddTo(command);
         command.SetAction(parse =>
         {
             var (foscNorm, foscEps, foscSteps) = ParseFosc(parse.GetValue(fosc)!);
@@ -58,13 +59,13 @@ internal static class ReportCommand
                 Models = parse.GetValue(models)!,
                 Data = parse.GetValue(data),
                 TransferSet = parse.GetValue(set),
-                Sweeps = parse.GetValue(sweeps)!.Select(s => SweepSpec.Parse(s, parse.GetValue(sweepAttack)!, parse.GetValue(sweepSteps))).ToList(),
+                Sweeps = parse.GetValue(sweeps)!.Select(s => ParseSweep(s, parse, attack)).ToList(),
                 Limit = Math.Max(1, parse.GetValue(limit)),
                 FoscNorm = foscNorm,
                 FoscEps = foscEps,
                 FoscSteps = foscSteps,
                 Title = parse.GetValue(title)!,
-                Batch = Math.Max(1, parse.GetValue(batch)),
+                Batch = attack.BatchSize(parse),
             };
             var target = Path.GetFullPath(parse.GetValue(output)!);
             var parent = Path.GetDirectoryName(target)!;
@@ -114,14 +115,52 @@ internal static class ReportCommand
         }
     }
 
+    /// <summary>
+    /// "linf:0:0.3:0.025", "l2:0.5,1,2", or with an attack in front: "pgd20:linf:0.3" (PGD, 20 steps), "apgd-t:linf:8/255".
+    /// Without one, --attack applies; the other attack options (--loss, --target, --restarts …) apply to every sweep.
+    /// </summary>
+    internal static SweepSpec ParseSweep(string text, ParseResult parse, AttackOptions attack)
+    {
+        string? name = null;
+        int? steps = null;
+        var rest = text;
+        var head = text.Split(':')[0].ToLowerInvariant();
+        if (NormKinds.TryParse(head) is null)
+        {
+            var known = AttackRegistry.Names.OrderByDescending(n => n.Length).FirstOrDefault(n => head.StartsWith(n, StringComparison.Ordinal))
+                ?? throw new UserErrorException($"--eps-sweep '{text}': '{head}' is neither a norm nor an attack ({string.Join(", ", AttackRegistry.Names)})");
+            var digits = head[known.Length..];
+            if (digits.Length > 0)
+            {
+                steps = int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var k) && k > 0
+                    ? k
+                    : throw new UserErrorException($"--eps-sweep '{text}': '{head}' is not {known} followed by a number of steps (e.g. {known}20)");
+            }
+            name = known;
+            rest = text[(head.Length + 1)..];
+        }
+        int colon = rest.IndexOf(':');
+        if (colon < 0 || NormKinds.TryParse(rest[..colon]) is not { } norm)
+        {
+            throw new UserErrorException($"--eps-sweep '{text}' is not [ATTACK:]NORM:START:STOP:STEP or [ATTACK:]NORM:R1,R2,… (e.g. linf:0:0.3:0.025, pgd20:linf:0.3)");
+        }
+        var radii = SweepCommand.ParseRadii(rest[(colon + 1)..]);
+        if (radii.All(r => r <= 0))
+        {
+            throw new UserErrorException($"--eps-sweep '{text}' needs at least one radius above 0");
+        }
+        var spec = new SweepSpec(attack.Request(parse, radii.Max(), null, norm, name, steps), radii);
+        spec.At(radii.Max());
+        return spec;
+    }
+
     private static (NormKind, float, int) ParseFosc(string text)
     {
         var parts = text.Split(':');
-        if (parts.Length == 3 && NormKinds.TryParse(parts[0]) is { } norm
-            && float.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var eps) && eps > 0
+        if (parts.Length == 3 && NormKinds.TryParse(parts[0]) is { } norm && Fractions.TryParse(parts[1]) is { } eps && eps > 0
             && int.TryParse(parts[2], out var steps) && steps > 0)
         {
-            return (norm, eps, steps);
+            return (norm, (float)eps, steps);
         }
         throw new UserErrorException($"--fosc-attack '{text}' is not NORM:EPS:STEPS (e.g. linf:0.1:20)");
     }

@@ -1,7 +1,8 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using RobustEval.Cli;
 using RobustEval.Evaluator.Attacks;
 using RobustEval.Evaluator.Runtime;
 using RobustEval.IO;
@@ -18,11 +19,11 @@ internal static class SweepCommand
         var attack = new AttackOptions();
         var eps = new Option<string>("--eps")
         {
-            Description = "Radii: a list (0.05,0.1,0.2) or a range START:STOP:STEP (0:0.3:0.025, STOP included); 0 gives the clean accuracy",
+            Description = "Radii: a list (0.05,0.1,8/255) or a range START:STOP:STEP (0:0.3:0.025, 0:8/255:1/255; STOP included); 0 gives the clean accuracy",
             Required = true,
         };
         var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json" };
-        var command = new Command("sweep", "Accuracy against fresh attacks on the model's own gradients, for each radius");
+        var command = new Command("sweep", "Accuracy against fresh attacks on the model's own gradients, for each radius (any --attack, --loss, --target …)");
         model.AddTo(command);
         attack.AddTo(command);
         command.Options.Add(eps);
@@ -31,17 +32,22 @@ internal static class SweepCommand
         command.SetAction(parse =>
         {
             var radii = ParseRadii(parse.GetValue(eps)!);
+            if (radii.All(r => r <= 0))
+            {
+                throw new UserErrorException("--eps needs at least one radius above 0");
+            }
+            attack.Settings(parse, radii.Max(), null);
             var outDirectory = parse.GetValue(output);
             if (outDirectory is not null)
             {
                 OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
             }
-            var configs = radii.Select(r => r > 0 ? attack.Config(parse, r) : null).ToList();
             var sessions = model.Sessions(parse);
             var classifier = model.Load(parse, sessions);
+            var settings = radii.Select(r => r > 0 ? attack.Settings(parse, r, classifier) : null).ToList();
             var (dataset, _) = data.Load(parse, classifier);
-            using var session = new GradientSession(classifier, sessions);
-            var points = Run(session, dataset, radii, configs, parse.GetValue(attack.Batch));
+            using var gradients = new GradientSessions(classifier, sessions);
+            var points = Run(gradients, dataset, radii, settings, attack.BatchSize(parse));
             Console.WriteLine($"{"eps",10}  {"accuracy",9}  {"images/s",9}");
             foreach (var point in points)
             {
@@ -53,7 +59,7 @@ internal static class SweepCommand
                 {
                     ["model"] = AttackCommand.ModelJson(classifier),
                     ["data"] = new JsonObject { ["source"] = dataset.Source, ["examples"] = dataset.Count },
-                    ["attack"] = configs.FirstOrDefault(c => c is not null) is { } first ? AttackCommand.AttackJson(first) : null,
+                    ["attack"] = settings.FirstOrDefault(c => c is not null) is { } first ? AttackCommand.AttackJson(first) : null,
                     ["points"] = JsonSerializer.SerializeToNode(points),
                 };
                 AtomicFile.WriteAllText(Path.Combine(outDirectory, "results.json"), results.ToJsonString(JsonOutput.Options) + "\n");
@@ -66,26 +72,22 @@ internal static class SweepCommand
 
     /// <summary>One radius of a sweep.</summary>
     internal sealed record SweepPoint(
-        [property: System.Text.Json.Serialization.JsonPropertyName("eps")] float Eps,
-        [property: System.Text.Json.Serialization.JsonPropertyName("accuracy")] double Accuracy,
-        [property: System.Text.Json.Serialization.JsonPropertyName("success_rate")] double SuccessRate,
-        [property: System.Text.Json.Serialization.JsonPropertyName("images_per_second")] double ImagesPerSecond);
+        [property: JsonPropertyName("eps")] float Eps,
+        [property: JsonPropertyName("accuracy")] double Accuracy,
+        [property: JsonPropertyName("success_rate")] double SuccessRate,
+        [property: JsonPropertyName("images_per_second")] double ImagesPerSecond);
 
     /// <summary>Runs the attack at every radius above 0; radius 0 reports the clean accuracy those runs measured.</summary>
-    internal static List<SweepPoint> Run(GradientSession session, RobustEval.Data.Dataset dataset, IReadOnlyList<float> radii,
-        IReadOnlyList<AttackConfig?> configs, int batch)
+    private static List<SweepPoint> Run(GradientSessions gradients, RobustEval.Data.Dataset dataset, IReadOnlyList<float> radii,
+        IReadOnlyList<AttackSettings?> settings, int batch)
     {
-        if (configs.All(c => c is null))
-        {
-            throw new UserErrorException("--eps needs at least one radius above 0");
-        }
         var summaries = new Dictionary<int, AttackSummary>();
         for (int i = 0; i < radii.Count; i++)
         {
-            if (configs[i] is { } config)
+            if (settings[i] is { } s)
             {
                 summaries[i] = ConsoleProgress.Run($"eps {radii[i]:G4}", dataset.Count,
-                    progress => AttackRun.Execute(session, new GradientAttack(session, config), dataset, batch, progress)).Summarize();
+                    progress => AttackRunner.Run(AttackRegistry.Create(s, gradients), dataset, batch, progress)).Summarize();
             }
         }
         var clean = summaries.Values.First();
@@ -94,31 +96,25 @@ internal static class SweepCommand
             : new SweepPoint(0, clean.CleanAccuracy, 0, clean.ImagesPerSecond)).ToList();
     }
 
-    /// <summary>"0.05,0.1" or "0:0.3:0.025" (inclusive of STOP, up to rounding).</summary>
+    /// <summary>"0.05,0.1,8/255" or "0:0.3:0.025" (inclusive of STOP, up to rounding); numbers may be fractions.</summary>
     internal static List<float> ParseRadii(string text)
     {
-        try
+        double Number(string part) => Fractions.TryParse(part) ?? throw new UserErrorException($"--eps {text}: '{part}' is not a number or a fraction such as 8/255");
+        if (text.Contains(':'))
         {
-            if (text.Contains(':'))
+            var parts = text.Split(':').Select(Number).ToArray();
+            if (parts.Length != 3 || parts[2] <= 0 || parts[1] < parts[0] || parts[0] < 0 || (parts[1] - parts[0]) / parts[2] > 1000)
             {
-                var parts = text.Split(':').Select(p => double.Parse(p, CultureInfo.InvariantCulture)).ToArray();
-                if (parts.Length != 3 || parts[2] <= 0 || parts[1] < parts[0] || parts[0] < 0 || (parts[1] - parts[0]) / parts[2] > 1000)
-                {
-                    throw new UserErrorException($"--eps {text}: a range is START:STOP:STEP with 0 ≤ START ≤ STOP, STEP > 0 and at most 1,000 points");
-                }
-                int count = (int)Math.Floor((parts[1] - parts[0]) / parts[2] + 1e-9) + 1;
-                return Enumerable.Range(0, count).Select(i => (float)Math.Round(parts[0] + i * parts[2], 10)).ToList();
+                throw new UserErrorException($"--eps {text}: a range is START:STOP:STEP with 0 ≤ START ≤ STOP, STEP > 0 and at most 1,000 points");
             }
-            var list = text.Split(',').Select(p => float.Parse(p, CultureInfo.InvariantCulture)).ToList();
-            if (list.Any(r => r < 0 || !float.IsFinite(r)))
-            {
-                throw new UserErrorException($"--eps {text}: radii must be ≥ 0");
-            }
-            return list;
+            int count = (int)Math.Floor((parts[1] - parts[0]) / parts[2] + 1e-9) + 1;
+            return Enumerable.Range(0, count).Select(i => (float)Math.Round(parts[0] + i * parts[2], 10)).ToList();
         }
-        catch (FormatException)
+        var list = text.Split(',').Select(p => (float)Number(p)).ToList();
+        if (list.Any(r => r < 0))
         {
-            throw new UserErrorException($"--eps {text}: not a list of numbers or a START:STOP:STEP range");
+            throw new UserErrorException($"--eps {text}: radii must be ≥ 0");
         }
+        return list;
     }
 }

@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RobustEval.Cli;
 using RobustEval.Data;
+using RobustEval.Evaluator.Attacks;
 using RobustEval.Evaluator.Classifiers;
 using RobustEval.Evaluator.Runtime;
 using RobustEval.Evaluator.Transfer;
@@ -18,25 +20,30 @@ internal static class TransferCommands
     {
         var source = new Option<string>("--source") { Description = "The model the examples are made against (the baseline)", Required = true };
         var data = new Option<string>("--data") { Description = "Test data: mnist-test, fashion-mnist-test, cifar10-test or an .npz", Required = true };
-        var norms = new Option<string>("--norms") { Description = "Norms to use, e.g. l1,l2,linf", DefaultValueFactory = _ => "l1,l2,linf" };
-        var eps = new Option<string>("--eps") { Description = "Radius per norm, e.g. l1=1.0,l2=1.5,linf=0.1 (pixel units)", Required = true };
-        var pixels = new Option<int>("--pixels") { Description = "l1: coordinates changed (1: single pixel)", DefaultValueFactory = _ => 1 };
+        var norms = new Option<string?>("--norms") { Description = "Norms to use, in this order, e.g. l1,l2,linf (default: those --eps names)" };
+        var eps = new Option<string>("--eps") { Description = "Radius per norm, e.g. l1=1.0,l2=1.5,linf=0.1 or linf=8/255 (pixel units)", Required = true };
+        var attack = new AttackOptions(defaultAttack: "fgm", withNorm: false);
         var limit = new Option<int?>("--limit") { Description = "Use only the first N test images" };
-        var batch = new Option<int>("--batch") { Description = "Images per model evaluation", DefaultValueFactory = _ => 256 };
         var output = new Option<string>("--out", "-o") { Description = "The set's .npz (its manifest goes beside it as .json)", DefaultValueFactory = _ => "transfer-set.npz" };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all)", DefaultValueFactory = _ => 0 };
         var build = new Command("build", """
             Build a transfer set (Shaham et al.'s A_mnist): from the test points the source classifies correctly, the
-            single-step eq. 11 examples per norm (clipped to [0,1]) that the source misclassifies. Writes OUT.npz (x_adv, x, y,
-            source_index, norm 0/1/2 for l1/l2/linf, eps) and OUT.json (source model and SHA-256, data, radii, counts).
+            examples per norm that the source misclassifies — by default the single-step eq. 11 examples (--attack fgm, clipped
+            to [0,1]); any attack can be named. Writes OUT.npz (x_adv, x, y, source_index, norm 0/1/2 for l1/l2/linf, eps) and
+            OUT.json (source model and SHA-256, data, radii, counts).
             """)
         {
-            source, data, norms, eps, pixels, limit, batch, output, device, threads,
+            source, data, norms, eps, limit, output, device, threads,
         };
+        attack.AddTo(build);
         build.SetAction(parse =>
         {
-            var radii = ParseRadii(parse.GetValue(norms)!, parse.GetValue(eps)!);
+            var radii = ParseRadii(parse.GetValue(norms), parse.GetValue(eps)!);
+            // --pixels describes the l1 steps only; the other norms' attacks do not take it.
+            var attacks = radii.Select(r => AttackRegistry.Resolve(attack.Request(parse, r.Item2, null, r.Item1) is var request && r.Item1 != NormKind.L1
+                ? request with { Pixels = null }
+                : request)).ToList();
             var path = parse.GetValue(output)!;
             if (!path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
             {
@@ -52,13 +59,13 @@ internal static class TransferCommands
                 dataset = dataset.Take(Math.Max(n, 1));
             }
             classifier.CheckData(dataset);
-            using var session = new GradientSession(classifier, sessions);
+            using var session = new GradientSessions(classifier, sessions);
             var set = ConsoleProgress.Run("building", dataset.Count * radii.Count, progress =>
             {
                 int finished = 0;
                 NormKind? current = null;
-                return TransferSetBuilder.Build(session, dataset, spec, radii, parse.GetValue(pixels), parse.GetValue(batch),
-                    new CallbackProgress<(NormKind Norm, int Done)>(p =>
+                return TransferSetBuilder.Build(session, dataset, spec, attacks, attack.BatchSize(parse),
+                    new CallbackProgress<(NormKind Norm, double Done)>(p =>
                     {
                         if (current != p.Norm)
                         {
@@ -150,24 +157,27 @@ internal static class TransferCommands
         return new Command("transfer", "Check how adversarial examples transfer to other models") { eval };
     }
 
-    /// <summary>"l1,l2,linf" and "l1=1.0,l2=1.5,linf=0.1" → (norm, radius) pairs, in the order of --norms.</summary>
-    internal static List<(NormKind, float)> ParseRadii(string norms, string eps)
+    /// <summary>
+    /// "l1=1.0,l2=1.5,linf=8/255" → (norm, radius) pairs: in the order of <paramref name="norms"/> ("l1,l2,linf")
+    /// when given, else every norm the radii name, in the order l1, l2, linf.
+    /// </summary>
+    internal static List<(NormKind, float)> ParseRadii(string? norms, string eps)
     {
         var radii = new Dictionary<NormKind, float>();
         foreach (var part in eps.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             var pieces = part.Split('=');
-            if (pieces.Length != 2 || NormKinds.TryParse(pieces[0]) is not { } norm
-                || !float.TryParse(pieces[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var radius))
+            if (pieces.Length != 2 || NormKinds.TryParse(pieces[0]) is not { } norm || Fractions.TryParse(pieces[1]) is not { } radius)
             {
-                throw new UserErrorException($"--eps '{part}' is not NORM=RADIUS (e.g. linf=0.1)");
+                throw new UserErrorException($"--eps '{part}' is not NORM=RADIUS (e.g. linf=0.1 or linf=8/255)");
             }
-            if (!(radius > 0) || !float.IsFinite(radius))
+            if (!(radius > 0))
             {
                 throw new UserErrorException($"--eps {part}: the radius must be > 0");
             }
-            radii[norm] = radius;
+            radii[norm] = (float)radius;
         }
+        norms ??= string.Join(",", radii.Keys.Order().Select(n => n.Name()));
         var result = new List<(NormKind, float)>();
         foreach (var name in norms.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {

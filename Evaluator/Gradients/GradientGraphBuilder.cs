@@ -27,10 +27,10 @@ internal static class GradientGraphBuilder
             .ToList();
     }
 
-    /// <summary>The classifier's gradient graph with the cross-entropy objective (inputs: pixels, labels).</summary>
-    public static ModelProto Build(Classifier classifier) =>
+    /// <summary>The classifier's gradient graph for <paramref name="loss"/> (inputs: pixels, labels and, for a targeted loss, targets).</summary>
+    public static ModelProto Build(Classifier classifier, Loss loss) =>
         Build(classifier.Model, Classifier.PixelsName, classifier.LogitsName, classifier.Tensors, classifier.Classes,
-            classifier.FixedBatch, new CrossEntropyObjective());
+            classifier.FixedBatch, loss.CreateObjective());
 
     public static ModelProto Build(ModelProto forward, string pixels, string logits, IReadOnlyDictionary<string, TensorInfo> tensors,
         long classes, long? fixedBatch, Objective objective)

@@ -21,7 +21,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         var classifiers = settings.Models.Select(path => ClassifierLoader.Load(path, null, sessions)).ToList();
         var names = UniqueNames(classifiers);
         var first = classifiers[0];
-        var spec = settings.Data ?? Cli.DataOptions.DefaultData(first);
+        var spec = settings.Data ?? first.DefaultData();
         var data = new DatasetCatalog(DataDirectories.Default()).Load(spec, first.InputLayout, first.ClassNames).Data;
         foreach (var classifier in classifiers)
         {
@@ -39,7 +39,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             var classifier = classifiers[m];
             log($"model {m + 1}/{classifiers.Count}: {classifier.Path}");
             using var prediction = new PredictionSession(classifier, sessions);
-            using var gradients = new GradientSession(classifier, sessions);
+            using var gradients = new GradientSessions(classifier, sessions);
             double clean = prediction.Accuracy(data);
             var notes = classifier.Notes.ToList();
             double zeroGradient = 0;
@@ -54,7 +54,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
                     {
                         continue;
                     }
-                    var summary = Attack(gradients, SweepConfig(sweep, sweep.Radii[r]), attacked).Summarize();
+                    var summary = Attack(gradients, sweep.At(sweep.Radii[r]), attacked).Summarize();
                     accuracy[r] = summary.AdversarialAccuracy;
                     subsetClean ??= summary.CleanAccuracy;
                     zeroGradient = Math.Max(zeroGradient, summary.ZeroGradientFraction);
@@ -118,8 +118,8 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         {
             var sweep = settings.Sweeps[s];
             var name = $"sweep-{sweep.Key}";
-            var attack = SweepConfig(sweep, sweep.Radii.Max()).ToString();
-            var label = sweep.Attack == "pgd" ? $"PGD-{sweep.Steps}" : "FGM";
+            var attack = sweep.At(sweep.Radii.Max()).ToString();
+            var label = sweep.Label;
             var (png, svg) = Figures.Lines(directory, name, $"Accuracy against fresh {label} {sweep.Norm.Symbol()} attacks", $"ε ({sweep.Norm.Symbol()}, pixel units)", "accuracy",
                 sweepAccuracy[s].Select(p => (p.Key, sweep.Radii.Select(r => (double)r).ToArray(), p.Value)).ToList(), (0, 1.02));
             _figures.Add(new ReportFigure(png, svg, "sweep", $"Accuracy of each model against fresh {label} {sweep.Norm.Symbol()} examples made with its own gradients, by radius (Shaham et al. Fig. 3)."));
@@ -142,66 +142,61 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         };
     }
 
-    private static AttackConfig SweepConfig(SweepSpec sweep, float eps)
-    {
-        var config = sweep.Attack == "pgd" ? Pgd.Config(sweep.Norm, eps, sweep.Steps, eps / 4) : Fgm.Config(sweep.Norm, eps);
-        config.Validate();
-        return config;
-    }
+    private AttackRun Attack(GradientSessions sessions, AttackSettings attack, Dataset data) =>
+        AttackRunner.Run(AttackRegistry.Create(attack, sessions), data, settings.Batch);
 
-    private AttackRun Attack(GradientSession session, AttackConfig config, Dataset data) =>
-        AttackRun.Execute(session, new GradientAttack(session, config), data, settings.Batch);
+    /// <summary>A registered attack with its defaults, at a given norm and radius.</summary>
+    private static AttackSettings Named(string name, NormKind norm, float eps, int? steps = null) =>
+        AttackRegistry.Resolve(new AttackRequest { Name = name, Norm = norm, Eps = eps, Steps = steps });
 
-    private ReportFosc FoscHistogram(GradientSession session, Dataset data, string name, int index)
+    private ReportFosc FoscHistogram(GradientSessions sessions, Dataset data, string name, int index)
     {
-        var config = Pgd.Config(settings.FoscNorm, settings.FoscEps, settings.FoscSteps, settings.FoscEps / 4);
-        var run = Attack(session, config, data.Take(settings.FoscLimit));
+        var attack = Named("pgd", settings.FoscNorm, settings.FoscEps, settings.FoscSteps);
+        var run = Attack(sessions, attack, data.Take(settings.FoscLimit));
+        var fosc = run.Results.Examples.Select(e => e.Fosc).ToArray();
         var (png, svg) = Figures.Histogram(directory, $"fosc-{index + 1}", $"FOSC of PGD examples: {name}", "FOSC at the final iterate",
-            run.Fosc, 20, out var edges, out var counts);
-        _figures.Add(new ReportFigure(png, svg, "fosc", $"{name}: FOSC (Wang et al.) of {run.Count} {config} examples; 0 means a stationary point of the inner maximisation."));
-        return new ReportFosc { Model = name, Attack = config.ToString(), Mean = run.Fosc.Average(), Edges = edges, Counts = counts, Figure = png };
+            fosc, 20, out var edges, out var counts);
+        _figures.Add(new ReportFigure(png, svg, "fosc", $"{name}: FOSC (Wang et al.) of {run.Count} {attack} examples; 0 means a stationary point of the inner maximisation."));
+        return new ReportFosc { Model = name, Attack = attack.ToString(), Mean = fosc.Average(), Edges = edges, Counts = counts, Figure = png };
     }
 
     /// <summary>Originals, adversarials and amplified perturbations of the first correctly classified images.</summary>
-    private void AdversarialGrid(GradientSession session, Dataset data, string name, int index)
+    private void AdversarialGrid(GradientSessions sessions, Dataset data, string name, int index)
     {
-        var sweep = settings.Sweeps.FirstOrDefault() ?? new SweepSpec("fgm", 1, NormKind.Linf, [Cli.AttackOptions.DefaultEps(NormKind.Linf)]);
-        var radii = sweep.Radii.Where(r => r > 0).Order().ToArray();
-        float eps = radii.Length > 0 ? radii[radii.Length / 2] : Cli.AttackOptions.DefaultEps(sweep.Norm);
-        var config = SweepConfig(sweep, eps);
-        var run = Attack(session, config, data.Take(Math.Min(data.Count, 200)));
-        var chosen = Enumerable.Range(0, run.Count).Where(i => run.CleanPrediction[i] == run.Labels[i]).Take(settings.GridImages).ToList();
+        var sweep = settings.Sweeps.FirstOrDefault();
+        var radii = sweep?.Radii.Where(r => r > 0).Order().ToArray() ?? [];
+        var attack = sweep is not null && radii.Length > 0 ? sweep.At(radii[radii.Length / 2]) : Named("fgm", NormKind.Linf, AttackRegistry.DefaultEps(NormKind.Linf));
+        var run = Attack(sessions, attack, data.Take(Math.Min(data.Count, 200)));
+        var chosen = Enumerable.Range(0, run.Count).Where(i => run[i].CleanCorrect).Take(settings.GridImages).ToList();
         if (chosen.Count == 0)
         {
             return;
         }
-        var classes = session.Classifier.ClassNames;
+        var classes = sessions.Classifier.ClassNames;
         var file = $"grid-{index + 1}.png";
         var (c, h, w) = (data.Channels, data.Height, data.Width);
         ImageGrid.Save(Path.Combine(directory, file),
         [
-            ("original", chosen.Select(i => new GridCell(data.Image(i).ToArray(), c, h, w, $"true {Short(classes[(int)run.Labels[i]])}")).ToList()),
-            ("adversarial", chosen.Select(i => new GridCell(run.Adversarial.AsSpan(i * data.ImageSize, data.ImageSize).ToArray(), c, h, w,
-                $"pred {Short(classes[(int)run.AdversarialPrediction[i]])}")).ToList()),
-            ("perturbation", chosen.Select(i => new GridCell(Difference(run.Adversarial, data, i), c, h, w, "amplified", IsPerturbation: true)).ToList()),
+            ("original", chosen.Select(i => new GridCell(data.Image(i).ToArray(), c, h, w, $"true {Short(classes[(int)run[i].Label])}")).ToList()),
+            ("adversarial", chosen.Select(i => new GridCell(run.Adversarial(i).ToArray(), c, h, w, $"pred {Short(ClassName(classes, run[i].Prediction))}")).ToList()),
+            ("perturbation", chosen.Select(i => new GridCell(Difference(run, data, i), c, h, w, "amplified", IsPerturbation: true)).ToList()),
         ]);
-        _figures.Add(new ReportFigure(file, null, "grids", $"{name}: originals above {config} adversarial examples with their predictions; the last row shows the perturbation, amplified (grey = no change)."));
+        _figures.Add(new ReportFigure(file, null, "grids", $"{name}: originals above {attack} adversarial examples with their predictions; the last row shows the perturbation, amplified (grey = no change)."));
     }
 
-    private void SinglePixelGrid(GradientSession session, Dataset data)
+    private void SinglePixelGrid(GradientSessions sessions, Dataset data)
     {
-        var classifier = session.Classifier;
-        var run = Attack(session, Fgm.Config(NormKind.L1, 1.0f), data);
-        var found = Enumerable.Range(0, run.Count)
-            .Where(i => run.CleanPrediction[i] == run.Labels[i] && run.AdversarialPrediction[i] != run.Labels[i]).Take(settings.GridImages).ToList();
-        var tried = Enumerable.Range(0, run.Count).Count(i => run.CleanPrediction[i] == run.Labels[i]);
+        var classifier = sessions.Classifier;
+        var run = Attack(sessions, Named("fgm", NormKind.L1, 1.0f), data);
+        var found = Enumerable.Range(0, run.Count).Where(i => run[i].CleanCorrect && run[i].Success).Take(settings.GridImages).ToList();
+        var tried = Enumerable.Range(0, run.Count).Count(i => run[i].CleanCorrect);
         if (found.Count == 0)
         {
             _notes.Add($"No single-pixel (ℓ1, ε = 1) example fooled {classifier.Name} on {tried} correctly classified images; such examples are rare, and their absence is no proof of robustness.");
             return;
         }
-        SinglePixelFigure(found.Select(i => data.Image(i).ToArray()).ToList(), found.Select(i => run.Adversarial.AsSpan(i * data.ImageSize, data.ImageSize).ToArray()).ToList(),
-            found.Select(i => run.Labels[i]).ToList(), found.Select(i => run.AdversarialPrediction[i]).ToList(), classifier, data.Channels, data.Height, data.Width,
+        SinglePixelFigure(found.Select(i => data.Image(i).ToArray()).ToList(), found.Select(i => run.Adversarial(i).ToArray()).ToList(),
+            found.Select(i => run[i].Label).ToList(), found.Select(i => run[i].Prediction).ToList(), classifier, data.Channels, data.Height, data.Width,
             $"Single-pixel (ℓ1, ε = 1) examples against {classifier.Name}: {found.Count} shown; {run.Summarize().Successes} of {tried} correctly classified images were fooled (Shaham et al. Fig. 1). The changed pixel is circled.");
     }
 
@@ -261,7 +256,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
     /// AutoAttack's check that a white-box attack is not weaker than a black-box one: on the transfer set's own
     /// source images, a fresh FGM with this model's gradients should fool it at least as often as the transferred examples do.
     /// </summary>
-    private List<string> MaskingNotes(GradientSession session, TransferSet set, TransferResult result)
+    private List<string> MaskingNotes(GradientSessions sessions, TransferSet set, TransferResult result)
     {
         var notes = new List<string>();
         foreach (var count in set.Manifest.Norms)
@@ -273,7 +268,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             {
                 continue;
             }
-            var fresh = Attack(session, Fgm.Config(norm, count.Eps), originals).Summarize().AdversarialAccuracy;
+            var fresh = Attack(sessions, Named("fgm", norm, count.Eps), originals).Summarize().AdversarialAccuracy;
             if (fresh - transfer > Math.Max(0.02, 1 / Math.Sqrt(originals.Count)))
             {
                 notes.Add($"fresh white-box {norm.Symbol()} FGM at ε = {count.Eps:G3} leaves {fresh:P1} of the transfer set's source images correct, but only {transfer:P1} " +
@@ -340,16 +335,20 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         return [.. changed];
     }
 
-    private static float[] Difference(float[] adversarial, Dataset data, int index)
+    private static float[] Difference(AttackRun run, Dataset data, int index)
     {
         var clean = data.Image(index);
+        var adversarial = run.Adversarial(index);
         var result = new float[data.ImageSize];
         for (int j = 0; j < result.Length; j++)
         {
-            result[j] = adversarial[index * data.ImageSize + j] - clean[j];
+            result[j] = adversarial[j] - clean[j];
         }
         return result;
     }
+
+    /// <summary>A class's name; "none" for the −1 prediction of non-finite scores.</summary>
+    private static string ClassName(IReadOnlyList<string> classes, long index) => index >= 0 && index < classes.Count ? classes[(int)index] : "none";
 
     private static float[] Slice(float[] values, int index, int size) => values.AsSpan(index * size, size).ToArray();
 

@@ -1,36 +1,24 @@
+using RobustEval.Evaluator.Attacks;
 using RobustEval.Geometry;
 
 namespace RobustEval.Evaluator.Reports;
 
-/// <summary>One ε-sweep of a report: an attack (fgm, or pgd with a number of steps), a norm and its radii.</summary>
-internal sealed record SweepSpec(string Attack, int Steps, NormKind Norm, IReadOnlyList<float> Radii)
+/// <summary>
+/// One ε-sweep of a report: an attack (any registered one, with its options; the radius is set per point), a norm
+/// and its radii.
+/// </summary>
+internal sealed record SweepSpec(AttackRequest Attack, IReadOnlyList<float> Radii)
 {
-    /// <summary>
-    /// "linf:0:0.3:0.025", "l2:0.5,1,2", or with an attack in front: "pgd20:linf:0.3" (PGD, 20 steps of ε/4),
-    /// "fgm:linf:0.1". Without one, <paramref name="defaultAttack"/> and <paramref name="defaultSteps"/> apply.
-    /// </summary>
-    public static SweepSpec Parse(string text, string defaultAttack, int defaultSteps)
-    {
-        var (attack, steps, rest) = (defaultAttack, defaultSteps, text);
-        var head = text.Split(':')[0].ToLowerInvariant();
-        if (head == "fgm" || head.StartsWith("pgd", StringComparison.Ordinal))
-        {
-            attack = head == "fgm" ? "fgm" : "pgd";
-            if (attack == "pgd" && head.Length > 3 && !(int.TryParse(head[3..], out steps) && steps > 0))
-            {
-                throw new UserErrorException($"--eps-sweep '{text}': '{head}' is not pgd followed by a number of steps (e.g. pgd20)");
-            }
-            rest = text[(head.Length + 1)..];
-        }
-        int colon = rest.IndexOf(':');
-        if (colon < 0 || NormKinds.TryParse(rest[..colon]) is not { } norm)
-        {
-            throw new UserErrorException($"--eps-sweep '{text}' is not [ATTACK:]NORM:START:STOP:STEP or [ATTACK:]NORM:R1,R2,… (e.g. linf:0:0.3:0.025, pgd20:linf:0.3)");
-        }
-        return new SweepSpec(attack, steps, norm, Cli.SweepCommand.ParseRadii(rest[(colon + 1)..]));
-    }
+    public NormKind Norm => Attack.Norm;
 
-    public string Key => Attack == "pgd" ? $"pgd{Steps}-{Norm.Name()}" : Norm.Name();
+    /// <summary>The settings of the point at radius <paramref name="eps"/>.</summary>
+    public AttackSettings At(float eps) => AttackRegistry.Resolve(Attack with { Eps = eps });
+
+    /// <summary>"linf" for an FGM sweep, else the attack, its steps and the norm: "pgd20-linf", "apgd100-l2".</summary>
+    public string Key => Attack.Name == "fgm" ? Norm.Name() : $"{Attack.Name}{At(1f).Steps}-{Norm.Name()}";
+
+    /// <summary>How the figure names the attack: "FGM", "PGD-20", "APGD-T-100".</summary>
+    public string Label => Attack.Name == "fgm" ? "FGM" : $"{Attack.Name.ToUpperInvariant()}-{At(1f).Steps}";
 }
 
 /// <summary>What a report covers and how hard it attacks.</summary>

@@ -6,106 +6,140 @@ using RobustEval.Evaluator.Gradients;
 namespace RobustEval.Evaluator.Runtime;
 
 /// <summary>
-/// One ONNX Runtime session over a classifier's gradient graph, reused for every batch: pixels and labels in,
-/// logits, per-example loss and d(loss)/d(pixels) out, through input and output buffers that are allocated once
-/// per batch size and handed to ONNX Runtime without copies.
+/// One ONNX Runtime session over a classifier's gradient graph for one <see cref="Gradients.Loss"/>, reused for
+/// every batch: pixels, labels (and targets, for a targeted loss) in; logits, per-example loss and d(loss)/d(pixels)
+/// out, through buffers allocated once and handed to ONNX Runtime without copies. Any number of examples up to the
+/// buffers' capacity can be evaluated, so attacks that stop early evaluate only the examples still running.
 /// </summary>
-internal sealed class GradientSession : IDisposable
+public sealed class GradientSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _run = new();
-    private readonly Dictionary<int, Buffers> _buffers = [];
-    private static readonly string[] InputNames = [Classifier.PixelsName, CrossEntropyObjective.LabelsName];
-    private static readonly string[] OutputNames = [GradientGraphBuilder.LogitsName, CrossEntropyObjective.LossName, GradientGraphBuilder.GradientName];
+    private readonly string[] _inputNames;
+    private static readonly string[] OutputNames = [GradientGraphBuilder.LogitsName, Objective.LossName, GradientGraphBuilder.GradientName];
+    private Buffers? _buffers;
 
-    public GradientSession(Classifier classifier, OrtSessions sessions)
+    /// <summary>Builds the gradient graph of <paramref name="classifier"/> for <paramref name="loss"/> (cross-entropy by default) and a session for it.</summary>
+    public GradientSession(Classifier classifier, OrtSessions sessions, Loss? loss = null)
     {
         Classifier = classifier;
-        Model = GradientGraphBuilder.Build(classifier);
+        Loss = loss ?? Loss.CrossEntropy;
+        Loss.CheckClasses(classifier.Classes, classifier.Path);
+        Model = GradientGraphBuilder.Build(classifier, Loss);
         _session = sessions.Create(Model.ToByteArray());
+        _inputNames = Loss.Targeted ? [Classifier.PixelsName, Objective.LabelsName, Objective.TargetsName] : [Classifier.PixelsName, Objective.LabelsName];
     }
 
     public Classifier Classifier { get; }
 
+    /// <summary>The loss whose value and gradient this session computes.</summary>
+    public Loss Loss { get; }
+
     /// <summary>The gradient graph this session runs.</summary>
-    public ModelProto Model { get; }
+    internal ModelProto Model { get; }
 
     /// <summary>How many model evaluations (forward + backward passes over a batch) have run.</summary>
     public long Evaluations { get; private set; }
 
-    /// <summary>The buffers of one batch size: fill <see cref="Buffers.Pixels"/> and <see cref="Buffers.Labels"/>, then <see cref="Evaluate"/>.</summary>
-    public sealed class Buffers : IDisposable
+    /// <summary>How many images those evaluations covered (the padding of a fixed-batch model not counted).</summary>
+    public long ImageEvaluations { get; private set; }
+
+    /// <summary>
+    /// Input and output arrays for up to <see cref="Capacity"/> examples, example i at offset i · (image size,
+    /// classes, 1): fill the first n examples' pixels, labels (and targets), then <see cref="Evaluate"/>(buffers, n).
+    /// </summary>
+    public sealed class Buffers
     {
-        internal Buffers(int batch, Classifier c)
+        internal Buffers(int capacity, Classifier c, bool targeted)
         {
-            Batch = batch;
-            Pixels = new float[batch * c.ImageSize];
-            Labels = new long[batch];
-            Logits = new float[batch * c.Classes];
-            Loss = new float[batch];
-            Gradient = new float[batch * c.ImageSize];
-            long[] imageShape = [batch, c.Channels, c.Height, c.Width];
-            Inputs = [OrtValue.CreateTensorValueFromMemory(Pixels, imageShape), OrtValue.CreateTensorValueFromMemory(Labels, [batch])];
-            Outputs =
-            [
-                OrtValue.CreateTensorValueFromMemory(Logits, [batch, c.Classes]),
-                OrtValue.CreateTensorValueFromMemory(Loss, [batch]),
-                OrtValue.CreateTensorValueFromMemory(Gradient, imageShape),
-            ];
+            Capacity = capacity;
+            Pixels = new float[capacity * c.ImageSize];
+            Labels = new long[capacity];
+            Targets = targeted ? new long[capacity] : null;
+            Logits = new float[capacity * c.Classes];
+            Loss = new float[capacity];
+            Gradient = new float[capacity * c.ImageSize];
         }
 
-        public int Batch { get; }
+        public int Capacity { get; }
 
         public float[] Pixels { get; }
 
+        /// <summary>The model's class index of each example's true label.</summary>
         public long[] Labels { get; }
+
+        /// <summary>The target class of each example (null for an untargeted loss).</summary>
+        public long[]? Targets { get; }
 
         public float[] Logits { get; }
 
         public float[] Loss { get; }
 
         public float[] Gradient { get; }
+    }
 
-        internal OrtValue[] Inputs { get; }
-
-        internal OrtValue[] Outputs { get; }
-
-        public void Dispose()
+    /// <summary>Buffers with room for at least <paramref name="count"/> examples (one set per session, grown when needed).</summary>
+    public Buffers For(int count)
+    {
+        int capacity = Math.Max(count, (int)(Classifier.FixedBatch ?? 1));
+        if (_buffers is null || _buffers.Capacity < capacity)
         {
-            foreach (var value in Inputs.Concat(Outputs))
+            _buffers = new Buffers(capacity, Classifier, Loss.Targeted);
+        }
+        return _buffers;
+    }
+
+    /// <summary>
+    /// Runs the graph on the first <paramref name="count"/> examples of the buffers, filling their logits, loss and
+    /// gradient. A model with a fixed batch size gets a full batch: the rest is padded with the first example.
+    /// </summary>
+    public void Evaluate(Buffers buffers, int count)
+    {
+        var c = Classifier;
+        int width = (int)(c.FixedBatch ?? count);
+        if (count < 1 || count > width || width > buffers.Capacity)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"between 1 and {Math.Min(width, buffers.Capacity)}");
+        }
+        for (int pad = count; pad < width; pad++)
+        {
+            buffers.Pixels.AsSpan(0, c.ImageSize).CopyTo(buffers.Pixels.AsSpan(pad * c.ImageSize, c.ImageSize));
+            buffers.Labels[pad] = buffers.Labels[0];
+            if (buffers.Targets is { } targets)
             {
-                value.Dispose();
+                targets[pad] = targets[0];
             }
         }
-    }
-
-    /// <summary>The buffers for <paramref name="batch"/> examples (created on first use).</summary>
-    public Buffers For(int batch)
-    {
-        if (Classifier.FixedBatch is { } fixedBatch && batch != fixedBatch)
-        {
-            throw new InvalidOperationException($"the model takes batches of exactly {fixedBatch}");
-        }
-        if (!_buffers.TryGetValue(batch, out var buffers))
-        {
-            buffers = new Buffers(batch, Classifier);
-            _buffers[batch] = buffers;
-        }
-        return buffers;
-    }
-
-    /// <summary>Runs the graph on the buffers' pixels and labels, filling logits, loss and gradient.</summary>
-    public void Evaluate(Buffers buffers)
-    {
+        long[] imageShape = [width, c.Channels, c.Height, c.Width];
+        var memory = OrtMemoryInfo.DefaultInstance;
+        var values = new List<OrtValue>(6);
         try
         {
-            _session.Run(_run, InputNames, buffers.Inputs, OutputNames, buffers.Outputs);
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Pixels.AsMemory(0, width * c.ImageSize), imageShape));
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Labels.AsMemory(0, width), [width]));
+            if (Loss.Targeted)
+            {
+                values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Targets.AsMemory(0, width), [width]));
+            }
+            int inputs = values.Count;
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Logits.AsMemory(0, width * c.Classes), [width, c.Classes]));
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Loss.AsMemory(0, width), [width]));
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Gradient.AsMemory(0, width * c.ImageSize), imageShape));
+            _session.Run(_run, _inputNames, values.Take(inputs).ToArray(), OutputNames, values.Skip(inputs).ToArray());
         }
         catch (OnnxRuntimeException e)
         {
             throw new UserErrorException($"ONNX Runtime failed on the gradient graph: {e.Message.Split('\n')[0]}{OrtSessions.AllocationHint(e, capped: false)}", e);
         }
+        finally
+        {
+            foreach (var value in values)
+            {
+                value.Dispose();
+            }
+        }
         Evaluations++;
+        ImageEvaluations += count;
     }
 
     /// <summary>Ends ONNX Runtime profiling (when the sessions were created with a profile prefix) and returns the profile's path.</summary>
@@ -113,10 +147,6 @@ internal sealed class GradientSession : IDisposable
 
     public void Dispose()
     {
-        foreach (var buffers in _buffers.Values)
-        {
-            buffers.Dispose();
-        }
         _session.Dispose();
         _run.Dispose();
     }

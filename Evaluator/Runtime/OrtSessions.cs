@@ -3,7 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace RobustEval.Evaluator.Runtime;
 
 /// <summary>Where ONNX Runtime runs: <c>auto</c> (CUDA when it works, else CPU), <c>cpu</c>, <c>cuda</c>.</summary>
-internal enum DeviceChoice
+public enum DeviceChoice
 {
     Auto,
     Cpu,
@@ -16,7 +16,7 @@ internal enum DeviceChoice
 /// on a machine without a GPU fails to append the provider; either way <c>auto</c> falls back to the CPU with a
 /// one-line notice and <c>cuda</c> is an error.
 /// </summary>
-internal sealed class OrtSessions
+public sealed class OrtSessions
 {
     private readonly Action<string> _notice;
     private bool? _cudaWorks;

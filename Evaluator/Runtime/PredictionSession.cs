@@ -6,7 +6,7 @@ using RobustEval.Evaluator.Classifiers;
 namespace RobustEval.Evaluator.Runtime;
 
 /// <summary>Forward-only predictions of a classifier (no gradient graph): for clean and transfer accuracy.</summary>
-internal sealed class PredictionSession : IDisposable
+public sealed class PredictionSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _run = new();
@@ -46,7 +46,7 @@ internal sealed class PredictionSession : IDisposable
             }
             for (int i = 0; i < n; i++)
             {
-                predictions[start + i] = Attacks.GradientAttack.ArgMax(logits.AsSpan(i * Classifier.Classes, Classifier.Classes));
+                predictions[start + i] = Scores.ArgMax(logits.AsSpan(i * Classifier.Classes, Classifier.Classes));
             }
         }
         return predictions;

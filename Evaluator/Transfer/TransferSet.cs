@@ -114,7 +114,7 @@ internal sealed class TransferSet
             new("norm", NpyArray.Of(Norms, n)),
             new("eps", NpyArray.Of(Eps, n)),
         ]);
-        AtomicFile.WriteAllText(ManifestPath(path), JsonSerializer.Serialize(Manifest, Cli.JsonOutput.Options) + "\n");
+        AtomicFile.WriteAllText(ManifestPath(path), JsonSerializer.Serialize(Manifest, JsonOutput.Options) + "\n");
     }
 
     public static TransferSet Load(string path)

@@ -2,21 +2,21 @@ using System.Security.Cryptography;
 using RobustEval.Data;
 using RobustEval.Evaluator.Attacks;
 using RobustEval.Evaluator.Runtime;
+using RobustEval.IO;
 using RobustEval.Geometry;
 
 namespace RobustEval.Evaluator.Transfer;
 
 /// <summary>
 /// Builds a transfer set as Shaham et al. built 𝒜_mnist: from the test points the source model classifies
-/// correctly, the single-step examples of eq. 11 (one per norm, clipped to the pixel box) that the source then
-/// misclassifies. Deterministic: the same model and data give the same set.
+/// correctly, the examples of an attack (by default their single step of eq. 11, FGM, one run per norm, clipped to
+/// the pixel box) that the source then misclassifies. Deterministic: the same model, data and attack give the same set.
 /// </summary>
 internal static class TransferSetBuilder
 {
-    public static TransferSet Build(GradientSession source, Dataset data, string dataSpec, IReadOnlyList<(NormKind Norm, float Eps)> radii, int pixels,
-        int batch, IProgress<(NormKind Norm, int Done)>? progress = null)
+    public static TransferSet Build(GradientSessions source, Dataset data, string dataSpec, IReadOnlyList<AttackSettings> attacks, int batch,
+        IProgress<(NormKind Norm, double Done)>? progress = null)
     {
-        int size = data.ImageSize;
         var adversarial = new List<float[]>();
         var originals = new List<float[]>();
         var labels = new List<long>();
@@ -24,26 +24,25 @@ internal static class TransferSetBuilder
         var norms = new List<long>();
         var eps = new List<float>();
         var counts = new List<TransferNormCount>();
-        foreach (var (norm, radius) in radii)
+        foreach (var attack in attacks)
         {
-            var config = Fgm.Config(norm, radius, pixels);
-            config.Validate();
-            var run = AttackRun.Execute(source, new GradientAttack(source, config), data, batch,
-                progress is null ? null : new Progress<int>(done => progress.Report((norm, done))));
+            var (norm, radius) = (attack.Norm, attack.Eps);
+            var run = AttackRunner.Run(AttackRegistry.Create(attack, source), data, batch,
+                progress is null ? null : new CallbackProgress<double>(done => progress.Report((norm, done))));
             int tried = 0, found = 0;
             for (int i = 0; i < run.Count; i++)
             {
-                if (run.CleanPrediction[i] != run.Labels[i])
+                if (!run[i].CleanCorrect)
                 {
                     continue;
                 }
                 tried++;
-                if (run.AdversarialPrediction[i] == run.Labels[i])
+                if (run[i].Prediction == run[i].Label)
                 {
                     continue;
                 }
                 found++;
-                adversarial.Add(run.Adversarial.AsSpan(i * size, size).ToArray());
+                adversarial.Add(run.Adversarial(i).ToArray());
                 originals.Add(data.Image(i).ToArray());
                 labels.Add(data.Label(i));
                 indices.Add(i);
@@ -71,8 +70,10 @@ internal static class TransferSetBuilder
                 DataSource = data.Source,
                 DataExamples = data.Count,
                 ClassNames = data.ClassNames,
-                Attack = "fgm (Shaham et al. eq. 11, one steepest-ascent step, clipped to [0,1])",
-                Pixels = pixels,
+                Attack = attacks[0].Name == "fgm"
+                    ? "fgm (Shaham et al. eq. 11, one steepest-ascent step, clipped to [0,1])"
+                    : string.Join("; ", attacks.Select(a => a.ToString())),
+                Pixels = attacks.FirstOrDefault(a => a.Norm == NormKind.L1)?.Pixels ?? 1,
                 Norms = counts,
                 Examples = labels.Count,
                 EvaluatorVersion = EvaluatorInfo.Version,

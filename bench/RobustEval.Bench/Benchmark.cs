@@ -34,18 +34,16 @@ internal sealed class Benchmark
     }
 
     /// <summary>An attack on one batch, repeated: exactly the work `evaluator attack` does per batch.</summary>
-    public static Benchmark Attack(string task, string net, int batch, Classifier classifier, Dataset data, OrtSessions sessions, AttackConfig config,
+    public static Benchmark Attack(string task, string net, int batch, Classifier classifier, Dataset data, OrtSessions sessions, AttackSettings settings,
         string model, string dataFile, string[] referenceTask)
     {
-        var session = new GradientSession(classifier, sessions);
-        var attack = new GradientAttack(session, config);
+        var gradients = new GradientSessions(classifier, sessions);
+        var attack = AttackRegistry.Create(settings, gradients);
         var subset = Batch(data, batch);
-        var pixels = subset.Pixels.ToArray();
-        var labels = subset.Labels.ToArray();
         return new Benchmark
         {
             Id = $"{task} {net} (batch {batch})",
-            RunOurs = seconds => Repeat(() => attack.Run(pixels, labels, 0), batch, seconds),
+            RunOurs = seconds => Repeat(() => AttackRunner.Run(attack, subset, batch), batch, seconds),
             ReferenceArguments = [referenceTask[0], "--model", model, "--data", dataFile, "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture), .. referenceTask[1..]],
         };
     }

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using RobustEval.Data;
 using RobustEval.Evaluator.Attacks;
-using RobustEval.Evaluator.Classifiers;
 using RobustEval.Evaluator.Runtime;
 
 namespace RobustEval.Bench;
@@ -9,21 +8,19 @@ namespace RobustEval.Bench;
 /// <summary>Where the time of an attack goes inside ONNX Runtime: its per-node profile, summed by op type.</summary>
 internal static class Profile
 {
-    public static void Attack(string model, Dataset data, AttackConfig config, int batch, int threads, int repeats)
+    public static void Attack(string model, Dataset data, AttackSettings config, int batch, int threads, int repeats)
     {
         var prefix = Path.Combine(Path.GetTempPath(), $"robusteval-profile-{Guid.NewGuid():N}");
         var sessions = new OrtSessions(DeviceChoice.Cpu, threads) { ProfilePrefix = prefix };
         var classifier = ClassifierLoader.Load(model, null, sessions);
-        using var session = new GradientSession(classifier, sessions);
-        var attack = new GradientAttack(session, config);
+        using var gradients = new GradientSessions(classifier, sessions);
+        var attack = AttackRegistry.Create(config, gradients);
         var subset = data.Take(batch);
-        var pixels = subset.Pixels.ToArray();
-        var labels = subset.Labels.ToArray();
         for (int i = 0; i < repeats; i++)
         {
-            attack.Run(pixels, labels, 0);
+            AttackRunner.Run(attack, subset, batch);
         }
-        var path = session.EndProfiling();
+        var path = attack.Session.EndProfiling();
         using var json = JsonDocument.Parse(File.ReadAllText(path));
         var byOp = new Dictionary<string, (double Microseconds, int Calls)>();
         foreach (var e in json.RootElement.EnumerateArray())

@@ -63,8 +63,8 @@ try
 
     if (options.Profile is { } profiled)
     {
-        var config = profiled == "pgd" ? Pgd.Config(NormKind.Linf, 0.1f, 40, 0.025f) : Fgm.Config(NormKind.Linf, 0.1f);
-        Profile.Attack(mnistModel, test, config, 256, options.Threads, profiled == "pgd" ? 1 : 20);
+        var config = Attack(profiled, NormKind.Linf, 0.1f, profiled == "fgm" ? null : profiled == "pgd" ? 40 : 100);
+        Profile.Attack(mnistModel, test, config, 256, options.Threads, profiled == "fgm" ? 20 : 1);
         return 0;
     }
     var sessions = new OrtSessions(DeviceChoice.Cpu, options.Threads);
@@ -73,16 +73,22 @@ try
     var benchmarks = new List<Benchmark>
     {
         Benchmark.Inference("forward", "shaham-mnist", 256, mnist, test, sessions, mnistModel, testFile),
-        Benchmark.Attack("fgsm", "shaham-mnist", 256, mnist, test, sessions, Fgm.Config(NormKind.Linf, 0.1f), mnistModel, testFile,
+        Benchmark.Attack("fgsm", "shaham-mnist", 256, mnist, test, sessions, Attack("fgm", NormKind.Linf, 0.1f), mnistModel, testFile,
             ["fgm", "--norm", "linf", "--eps", "0.1"]),
-        Benchmark.Attack("fgsm", "shaham-mnist", 512, mnist, test, sessions, Fgm.Config(NormKind.Linf, 0.1f), mnistModel, testFile,
+        Benchmark.Attack("fgsm", "shaham-mnist", 512, mnist, test, sessions, Attack("fgm", NormKind.Linf, 0.1f), mnistModel, testFile,
             ["fgm", "--norm", "linf", "--eps", "0.1"]),
-        Benchmark.Attack("pgd-40 linf", "shaham-mnist", 256, mnist, test, sessions, Pgd.Config(NormKind.Linf, 0.1f, 40, 0.025f), mnistModel, testFile,
+        Benchmark.Attack("pgd-40 linf", "shaham-mnist", 256, mnist, test, sessions, Attack("pgd", NormKind.Linf, 0.1f, 40), mnistModel, testFile,
             ["pgd", "--norm", "linf", "--eps", "0.1", "--steps", "40"]),
-        Benchmark.Attack("pgd-40 l1", "shaham-mnist", 256, mnist, test, sessions, Pgd.Config(NormKind.L1, 1.0f, 40, 0.25f), mnistModel, testFile,
+        Benchmark.Attack("pgd-40 l1", "shaham-mnist", 256, mnist, test, sessions, Attack("pgd", NormKind.L1, 1.0f, 40), mnistModel, testFile,
             ["pgd", "--norm", "l1", "--eps", "1.0", "--steps", "40"]),
+        // Every example takes all 100 iterations (no early stopping), so images/s measure the cost per iteration;
+        // the reference implements the same algorithm (Croce & Hein 2020, Algorithm 1) in PyTorch.
+        Benchmark.Attack("apgd-100 linf", "shaham-mnist", 256, mnist, test, sessions, Attack("apgd", NormKind.Linf, 0.1f, 100, earlyStop: false), mnistModel,
+            testFile, ["apgd", "--norm", "linf", "--eps", "0.1", "--steps", "100"]),
+        Benchmark.Attack("apgd-100 l1", "shaham-mnist", 256, mnist, test, sessions, Attack("apgd", NormKind.L1, 1.0f, 100, earlyStop: false), mnistModel,
+            testFile, ["apgd", "--norm", "l1", "--eps", "1.0", "--steps", "100"]),
         Benchmark.Inference("forward", "vgg-cifar", 64, vggClassifier, cifar, sessions, vggModel, cifarFile),
-        Benchmark.Attack("fgsm", "vgg-cifar", 64, vggClassifier, cifar, sessions, Fgm.Config(NormKind.Linf, 8 / 255f), vggModel, cifarFile,
+        Benchmark.Attack("fgsm", "vgg-cifar", 64, vggClassifier, cifar, sessions, Attack("fgm", NormKind.Linf, 8 / 255f), vggModel, cifarFile,
             ["fgm", "--norm", "linf", "--eps", (8 / 255f).ToString(CultureInfo.InvariantCulture)]),
         Benchmark.Training("standard epoch", "shaham-mnist", options.TrainBatch, TrainingMethod.Standard, train, test, work, mnistModel, trainFile, trainDevice),
         Benchmark.Training("robust epoch (linf)", "shaham-mnist", options.TrainBatch, TrainingMethod.Robust, train, test, work, mnistModel, trainFile, trainDevice),
@@ -110,6 +116,8 @@ try
             Console.WriteLine($"{benchmark.Id,-44}{a,12:N0}{b,12:N0}{a / b,7:F2}x");
             rows.Add(new { benchmark = benchmark.Id, robusteval = a, pytorch = b, ratio = a / b, robusteval_rounds = ours, pytorch_rounds = theirs });
         }
+        PerIteration(rows, "pgd-40 linf shaham-mnist (batch 256)", 42, "apgd-100 linf shaham-mnist (batch 256)", 102);
+        PerIteration(rows, "pgd-40 l1 shaham-mnist (batch 256)", 42, "apgd-100 l1 shaham-mnist (batch 256)", 102);
         if (!options.Cuda && (options.Only is null || options.Only.Any(o => "memory".Contains(o, StringComparison.OrdinalIgnoreCase))))
         {
             var two = Path.Combine(work, "mnist-2000.npz");
@@ -129,6 +137,25 @@ finally
 {
     Directory.Delete(work, recursive: true);
 }
+
+// APGD must cost no more per iteration than PGD: images/s times the evaluations each image costs (the clean one, the start,
+// one per iteration; PGD: the clean one, one per step, the final one) gives iterations per second.
+static void PerIteration(List<object> rows, string pgd, int pgdEvaluations, string apgd, int apgdEvaluations)
+{
+    double Rate(string id, string side) => rows.Select(r => JsonSerializer.SerializeToElement(r))
+        .Where(r => r.GetProperty("benchmark").GetString() == id).Select(r => r.GetProperty(side).GetDouble()).FirstOrDefault();
+    foreach (var side in new[] { "robusteval", "pytorch" })
+    {
+        double a = Rate(pgd, side) * pgdEvaluations, b = Rate(apgd, side) * apgdEvaluations;
+        if (a > 0 && b > 0)
+        {
+            Console.WriteLine($"  {side}: an {apgd.Split(' ')[0]} {apgd.Split(' ')[1]} iteration costs {a / b:F2}x a {pgd.Split(' ')[0]} step ({b:N0} vs {a:N0} image-iterations/s)");
+        }
+    }
+}
+
+static AttackSettings Attack(string name, NormKind norm, float eps, int? steps = null, bool? earlyStop = null) =>
+    AttackRegistry.Resolve(new AttackRequest { Name = name, Norm = norm, Eps = eps, Steps = steps, EarlyStop = earlyStop });
 
 static double Median(List<double> values)
 {

@@ -98,7 +98,7 @@ public sealed class ClassifierLoaderTests
         using var session = new GradientSession(classifier, GradientChecker.Sessions);
         var buffers = session.For(3);
         x.CopyTo(buffers.Pixels);
-        session.Evaluate(buffers);
+        session.Evaluate(buffers, buffers.Capacity);
         WholeModelGradientTests.AssertClose(expected, Softmax(buffers.Logits, 3), 1e-5, "softmax of the raised model's logits");
         FiniteDifferences.CheckLoss(session, x, [0, 1, 2]);
     }
@@ -128,7 +128,7 @@ public sealed class ClassifierLoaderTests
         using var session = new GradientSession(classifier, GradientChecker.Sessions);
         var buffers = session.For(2);
         x.CopyTo(buffers.Pixels);
-        session.Evaluate(buffers);
+        session.Evaluate(buffers, buffers.Capacity);
         WholeModelGradientTests.AssertClose(expected, buffers.Logits, 1e-6, "logits of the raised model");
         FiniteDifferences.CheckLoss(session, x, [1, 3]);
     }
@@ -166,7 +166,7 @@ public sealed class ClassifierLoaderTests
         using var session = new GradientSession(classifier, GradientChecker.Sessions);
         var buffers = session.For(2);
         pixels.CopyTo(buffers.Pixels);
-        session.Evaluate(buffers);
+        session.Evaluate(buffers, buffers.Capacity);
         WholeModelGradientTests.AssertClose(expected, buffers.Logits, 1e-5, "logits through the preprocessing");
         FiniteDifferences.CheckLoss(session, pixels, [0, 1]);
     }
@@ -180,9 +180,18 @@ public sealed class ClassifierLoaderTests
         var classifier = ClassifierLoader.Load(path, null, GradientChecker.Sessions);
         Assert.AreEqual(4L, classifier.FixedBatch);
         using var session = new GradientSession(classifier, GradientChecker.Sessions);
-        Assert.ThrowsExactly<InvalidOperationException>(() => session.For(3));
-        var buffers = session.For(4);
-        session.Evaluate(buffers);
-        Assert.IsTrue(buffers.Loss.All(float.IsFinite));
+        // Fewer examples than the fixed batch are padded to it; their results are what a full batch gives them.
+        var buffers = session.For(3);
+        Assert.AreEqual(4, buffers.Capacity);
+        var x = Enumerable.Range(0, 4 * 64).Select(i => (float)((i * 29 % 97) / 97.0)).ToArray();
+        x.AsSpan(0, 3 * 64).CopyTo(buffers.Pixels);
+        session.Evaluate(buffers, 3);
+        var three = buffers.Loss.Take(3).ToArray();
+        Assert.IsTrue(three.All(float.IsFinite));
+        x.CopyTo(buffers.Pixels, 0);
+        session.Evaluate(buffers, 4);
+        CollectionAssert.AreEqual(three, buffers.Loss.Take(3).ToArray());
+        Assert.AreEqual(7, session.ImageEvaluations, "padding is not counted as work");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => session.Evaluate(buffers, 5));
     }
 }

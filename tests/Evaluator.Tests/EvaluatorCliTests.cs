@@ -169,6 +169,7 @@ public sealed class EvaluatorCliTests
         AssertRefused("--eps must be > 0", "attack", TrainedModel.Path, "--norm", "linf", "--eps", "0");
         AssertRefused("--eps must be > 0", "attack", TrainedModel.Path, "--norm", "l2", "--eps", "-1");
         AssertRefused("--steps must be at least 1", "attack", TrainedModel.Path, "--norm", "l2", "--attack", "pgd", "--steps", "0");
+        AssertRefused("--iterations must be at least 1", "attack", TrainedModel.Path, "--norm", "linf", "--attack", "apgd", "--iterations", "0");
         AssertRefused("l3", "attack", TrainedModel.Path, "--norm", "l3");
         AssertRefused("--norm", "attack", TrainedModel.Path);
     }

@@ -5,7 +5,8 @@ namespace RobustEval.Evaluator.Tests;
 /// <summary>Central finite differences of a gradient session's total loss along random directions.</summary>
 internal static class FiniteDifferences
 {
-    public static void CheckLoss(GradientSession session, float[] x, long[] labels, int directions = 4, float step = 1e-2f, double tolerance = 2e-2)
+    public static void CheckLoss(GradientSession session, float[] x, long[] labels, long[]? targets = null, int directions = 4, float step = 1e-2f,
+        double tolerance = 2e-2)
     {
         int batch = labels.Length;
         var buffers = session.For(batch);
@@ -13,11 +14,15 @@ internal static class FiniteDifferences
         {
             point.CopyTo(buffers.Pixels, 0);
             labels.CopyTo(buffers.Labels, 0);
-            session.Evaluate(buffers);
-            return buffers.Loss.Sum(v => (double)v);
+            if (targets is not null)
+            {
+                targets.CopyTo(buffers.Targets!, 0);
+            }
+            session.Evaluate(buffers, batch);
+            return buffers.Loss.Take(batch).Sum(v => (double)v);
         }
         Loss(x);
-        var gradient = (float[])buffers.Gradient.Clone();
+        var gradient = buffers.Gradient.Take(x.Length).ToArray();
         Assert.IsGreaterThan(0f, gradient.Max(Math.Abs), "the gradient is not zero");
         var random = new Random(3);
         for (int k = 0; k < directions; k++)

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using RobustEval.Data;
 using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Runtime;
 using RobustEval.Onnx;
 using RobustEval.Tests;
 using static RobustEval.Onnx.GraphBuilder;

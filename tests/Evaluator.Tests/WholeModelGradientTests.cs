@@ -68,7 +68,7 @@ public sealed class WholeModelGradientTests
         var buffers = session.For(batch);
         x.data<float>().CopyTo(buffers.Pixels);
         labels.CopyTo(buffers.Labels);
-        session.Evaluate(buffers);
+        session.Evaluate(buffers, buffers.Capacity);
 
         AssertClose(expectedLogits, buffers.Logits, 1e-4, "logits");
         AssertClose(expectedLoss, buffers.Loss, 1e-4, "per-example loss");

@@ -1,20 +1,21 @@
 using Google.Protobuf;
 using RobustEval.Data;
-using RobustEval.Evaluator.Runtime;
+using RobustEval.Evaluator.Classifiers;
+using RobustEval.Evaluator.Gradients;
 using RobustEval.ModelCards;
 using static RobustEval.Onnx.GraphBuilder;
 
-namespace RobustEval.Evaluator.Classifiers;
+namespace RobustEval.Evaluator.Runtime;
 
 /// <summary>
 /// Reads any ONNX image classifier and prepares it for attacks (see <see cref="Classifier"/>): checks the file,
 /// resolves external data safely, finds the image input and the logits, puts the preprocessing in front, raises
 /// the opset when needed and runs the model once to learn its tensors' shapes.
 /// </summary>
-internal static class ClassifierLoader
+public static class ClassifierLoader
 {
     /// <summary>Reads and checks an ONNX file: the first step of every command.</summary>
-    public static ModelProto ReadModel(string path)
+    internal static ModelProto ReadModel(string path)
     {
         var model = OnnxFiles.Load(path);
         ExternalData.Resolve(model, path);
@@ -74,9 +75,9 @@ internal static class ClassifierLoader
         }
         Wrap(model, input.Name, logits, layout, preprocessing, (int)channels);
         notes.AddRange(OpsetUpgrade.Apply(model));
-        if (requireGradients && Gradients.GradientGraphBuilder.Unsupported(model.Graph, Classifier.PixelsName, logits) is { Count: > 0 } unsupported)
+        if (requireGradients && GradientGraphBuilder.Unsupported(model.Graph, Classifier.PixelsName, logits) is { Count: > 0 } unsupported)
         {
-            throw new Gradients.GradientException($"{path}: no gradient rule for {string.Join(", ", unsupported)}");
+            throw new GradientException($"{path}: no gradient rule for {string.Join(", ", unsupported)}");
         }
 
         AllocationCheck.Check(path, model.Graph);
@@ -110,8 +111,6 @@ internal static class ClassifierLoader
             Classes = classes,
             FixedBatch = fixedBatch,
             InputLayout = layout,
-            OriginalInput = input.Name,
-            OriginalOutput = output.Name,
             StrippedOutputOp = stripped,
             Card = card,
             Preprocessing = preprocessing,
@@ -248,7 +247,4 @@ internal static class ClassifierLoader
         graph.Output.Clear();
         graph.Output.Add(new ValueInfoProto { Name = logits });
     }
-
-    /// <summary>The wrapped model's bytes, for a session.</summary>
-    public static byte[] Bytes(Classifier classifier) => classifier.Model.ToByteArray();
 }

@@ -1,9 +1,9 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using RobustEval.Evaluator.Runtime;
+using RobustEval.Evaluator.Classifiers;
 
-namespace RobustEval.Evaluator.Classifiers;
+namespace RobustEval.Evaluator.Runtime;
 
 /// <summary>
 /// Learns every intermediate tensor's shape by running the model: each node output is made a graph output and

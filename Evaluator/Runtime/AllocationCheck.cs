@@ -1,6 +1,4 @@
-using RobustEval.Evaluator.Runtime;
-
-namespace RobustEval.Evaluator.Classifiers;
+namespace RobustEval.Evaluator.Runtime;
 
 /// <summary>
 /// Refuses models whose constant-shaped ops would make ONNX Runtime allocate more than it may. The first run of a
