@@ -17,15 +17,16 @@ namespace RobustEval.Evaluator.Attacks;
 /// P(x + α(z − x) + (1 − α)(x − x_prev)) with momentum α = 0.75 (1 on the first iteration). Checkpoints come after
 /// 22 %, then 19 %, 16 % … of the iterations (each interval 3 % shorter, at least 6 %): an example halves its step
 /// and restarts from its best point when fewer than ρ = 75 % of the interval's iterations increased its loss, or
-/// when its step was not halved at the previous checkpoint and its best loss has not moved since.
+/// when its step was not halved at the previous checkpoint (or the start) and its best loss has not moved since.
 /// ℓ1: the start is the projection of a Gaussian onto the ℓ1 ball intersected with the box; each iteration moves
 /// the coordinates with the largest |∇| (the top share k, starting at 20 %) by η·sign(∇)/(their count), and
 /// projects onto that intersection exactly; every 4 % of the iterations the share k follows the sparsity of the
 /// best point found (divided by 1.5) and the step size (starting at ε) is reset to ε where the best point got
 /// sparser and divided by 1.5 elsewhere (within [ε/10, ε]), as the authors' code does; no momentum.
-/// Where the paper and the authors' code differ we follow the paper: the first checkpoint counts the first
-/// iteration's increase against the start point (the code compares it with zero), and "too few increases" is
-/// strict (&lt; ρ·interval; the code uses ≤).
+/// Where the paper and the authors' code differ we follow the paper: checkpoints at ⌈p_j·N⌉ (the code truncates
+/// each interval, the same for N = 100), the first interval's first increase is counted against the start point
+/// (the code compares it with zero), "too few increases" is strict (&lt; ρ·interval; the code uses ≤), and the
+/// second condition applies at the first checkpoint too (the code skips it there).
 /// An example that reaches the goal is recorded at that iterate; with early stopping it takes no further step.
 /// Examples that never do are recorded at their best-loss point.
 /// </remarks>
@@ -43,16 +44,24 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
     /// <summary>Called after the start and after every iteration with each example's current point (tests compare iterates).</summary>
     internal Action<int, float[]>? Trace { get; init; }
 
-    /// <summary>The iteration lengths between checkpoints for an ℓ∞/ℓ2 run of <paramref name="iterations"/> (22 %, 19 %, … ≥ 6 %).</summary>
+    /// <summary>
+    /// The numbers of iterations between the ℓ∞/ℓ2 checkpoints of a run of <paramref name="iterations"/>: the
+    /// checkpoints are w_j = ⌈p_j·N⌉ with p_0 = 0, p_1 = 0.22 and p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)
+    /// (22 %, 41 %, 57 %, 70 %, 80 %, 87 %, 93 %, 99 %, …), worked out in whole percent so no rounding moves one.
+    /// </summary>
     public static IEnumerable<int> CheckpointIntervals(int iterations)
     {
-        int interval = Math.Max((int)(0.22 * iterations), 1);
-        int shortest = Math.Max((int)(0.06 * iterations), 1);
-        int decrease = Math.Max((int)(0.03 * iterations), 1);
+        long percent = 0, increase = 22, previous = 0;
         while (true)
         {
-            yield return interval;
-            interval = Math.Max(interval - decrease, shortest);
+            percent += increase;
+            long checkpoint = (percent * iterations + 99) / 100;
+            if (checkpoint > previous)
+            {
+                yield return (int)(checkpoint - previous);
+                previous = checkpoint;
+            }
+            increase = Math.Max(increase - 3, 6);
         }
     }
 
@@ -94,7 +103,7 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
             bestLoss[i] = bestLossAtCheck[i] = lastLoss[i] = evaluator.Loss(i);
             bestPrediction[i] = evaluator.Prediction(i);
             nonFinite[i] = evaluator.NonFinite(i);
-            reducedAtCheck[i] = true;
+            reducedAtCheck[i] = false;
             stepSize[i] = (l1 ? 1 : 2) * eps;
             share[i] = 0.2;
             sparsityAtCheck[i] = size;
@@ -103,7 +112,7 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
 
         using var intervals = CheckpointIntervals(Settings.Steps).GetEnumerator();
         intervals.MoveNext();
-        int interval = l1 ? Math.Max((int)(0.04 * Settings.Steps), 1) : intervals.Current;
+        int interval = l1 ? Math.Max(4 * Settings.Steps / 100, 1) : intervals.Current;
         int sinceCheck = 0;
         for (int iteration = 0; iteration < Settings.Steps && running > 0; iteration++)
         {

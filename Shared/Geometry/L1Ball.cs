@@ -122,9 +122,10 @@ public sealed class L1Ball : NormBall
                 candidate = 0.5 * (lo + hi);
             }
             double f = SpanMath.ClippedShrinkage(delta, bounds, (float)candidate, out int slope);
-            if (Math.Abs(f - eps) <= 1e-7 * eps)
+            if (Math.Abs(f - eps) <= 1e-6 * eps)
             {
-                theta = candidate;
+                // Close enough to be on the root's linear piece (or at its edge): solve on that piece exactly.
+                theta = slope > 0 ? candidate + (f - eps) / slope : candidate;
                 break;
             }
             if (f > eps)
