@@ -46,7 +46,7 @@ public sealed class OrtSessions
 
     /// <summary>
     /// One CPU arena with the cap, registered once and used by capped sessions only: the first run of every model
-    /// (<see cref="Classifiers.ShapeProbe"/>, at batch sizes 1 and 2), where a model that asks for absurd tensors
+    /// (<see cref="ShapeProbe"/>, at batch sizes 1 and 2), where a model that asks for absurd tensors
     /// reveals itself. Attack sessions keep ONNX Runtime's own uncapped arena, so large models at large batches still
     /// run; their memory grows with --batch only.
     /// </summary>
@@ -90,7 +90,7 @@ public sealed class OrtSessions
     /// <summary>
     /// A session for <paramref name="model"/>. <paramref name="capped"/>: its CPU allocations come from the capped
     /// arena, so a model asking for absurd tensors gets an allocation error instead of exhausting the machine (used
-    /// for the first run of every model, <see cref="Classifiers.ShapeProbe"/>).
+    /// for the first run of every model, <see cref="ShapeProbe"/>).
     /// </summary>
     public InferenceSession Create(byte[] model, bool capped = false)
     {
