@@ -11,6 +11,8 @@ Tasks:
   fgm              clean forward+backward, one step, clip, final forward+backward (prediction and FOSC):
                    the work `evaluator attack --attack fgm` does per batch
   pgd              random start, K projected steps, final forward+backward (as `--attack pgd --steps K`)
+  apgd             APGD (Croce & Hein 2020, Algorithm 1; linf or l2) for K iterations on every example, no early
+                   stopping (as `--attack apgd --steps K --early-stop false`): the cost of an iteration
   train-standard   one training epoch (SGD, momentum 0.9, weight decay) on the given data
   train-robust     one epoch of Shaham et al.'s Algorithm 1 (l-inf step computed in eval mode, update in train mode)
 """
@@ -266,6 +268,62 @@ def attack(model, x, y, norm, eps, steps, step_size, random_start):
     return final.argmax(1), fosc
 
 
+def apgd(model, x, y, norm, eps, iterations):
+    """APGD with every example running all iterations: random start on the sphere, step 2 eps halved per example at the
+    checkpoints ceil(p_j N) (p = 0.22, 0.41, 0.57, ...) when under 75 % of the window's steps raised the loss or neither
+    step nor best loss moved, momentum 0.75, restarts from the best point. Written from the paper for this benchmark."""
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    input_gradient(model, x, y)  # the clean evaluation every evaluator run starts with
+    t = torch.rand_like(x) * 2 - 1 if norm == "linf" else torch.randn_like(x)
+    size = t.flatten(1).abs().amax(1) if norm == "linf" else t.flatten(1).norm(dim=1)
+    current = (x + eps * t / (size.view(shape) + 1e-12)).clamp(0, 1)
+    lo, hi = (x - eps).clamp_min(0), (x + eps).clamp_max(1)
+
+    def project(p):
+        if norm == "linf":
+            return torch.min(torch.max(p, lo), hi)
+        d = p - x
+        length = d.flatten(1).norm(dim=1).view(shape)
+        return (x + d * torch.clamp(length, max=eps) / (length + 1e-12)).clamp(0, 1)
+
+    logits, g = input_gradient(model, current, y)
+    loss = F.cross_entropy(logits, y, reduction="none")
+    best, best_g, best_loss = current.clone(), g.clone(), loss.clone()
+    previous, last = current.clone(), loss.clone()
+    eta = torch.full((len(x),), 2 * eps, device=x.device)
+    increases = torch.zeros(len(x), device=x.device)
+    reduced = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    best_at_check = best_loss.clone()
+    checkpoints, p, step = set(), 22, 22
+    while (p * iterations + 99) // 100 <= iterations:
+        checkpoints.add((p * iterations + 99) // 100)
+        step = max(step - 3, 6)
+        p += step
+    last_check = 0
+    for k in range(iterations):
+        alpha = 1.0 if k == 0 else 0.75
+        direction = g.sign() if norm == "linf" else g / (g.flatten(1).norm(dim=1).view(shape) + 1e-12)
+        z = project(current + eta.view(shape) * direction)
+        moved = project(current + alpha * (z - current) + (1 - alpha) * (current - previous))
+        previous, current = current, moved
+        logits, g = input_gradient(model, current, y)
+        loss = F.cross_entropy(logits, y, reduction="none")
+        increases += (loss > last).float()
+        last = loss
+        better = loss > best_loss
+        best[better], best_g[better] = current[better], g[better]
+        best_loss = torch.where(better, loss, best_loss)
+        if k + 1 in checkpoints:
+            window = k + 1 - last_check
+            restart = (increases < 0.75 * window) | (~reduced & (best_at_check >= best_loss))
+            reduced, best_at_check = restart, best_loss.clone()
+            eta = torch.where(restart, eta / 2, eta)
+            current[restart], g[restart] = best[restart], best_g[restart]
+            increases.zero_()
+            last_check = k + 1
+    return best
+
+
 def timed(run, images_per_call, seconds):
     run()  # warm-up
     start = time.perf_counter()
@@ -318,6 +376,9 @@ def main():
         steps = 1 if args.task == "fgm" else args.steps
         step_size = args.eps if args.task == "fgm" else args.eps / 4
         images, seconds = timed(lambda: attack(model, x, y, args.norm, args.eps, steps, step_size, args.task == "pgd"), len(x), args.seconds)
+    elif args.task == "apgd":
+        model.eval()
+        images, seconds = timed(lambda: apgd(model, x, y, args.norm, args.eps, args.steps), len(x), args.seconds)
     elif args.task in ("train-standard", "train-robust"):
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)
         n = len(x_all)

@@ -104,7 +104,7 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
             bestPrediction[i] = evaluator.Prediction(i);
             nonFinite[i] = evaluator.NonFinite(i);
             reducedAtCheck[i] = false;
-            stepSize[i] = (l1 ? 1 : 2) * eps;
+            stepSize[i] = Settings.StepSize;
             share[i] = 0.2;
             sparsityAtCheck[i] = size;
         }

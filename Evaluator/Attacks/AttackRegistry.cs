@@ -126,7 +126,7 @@ public static class AttackRegistry
         new(name, summary,
             fixedLoss is null ? [AttackOption.Loss, AttackOption.Steps, AttackOption.Restarts, AttackOption.EarlyStop, .. Common]
                 : [AttackOption.Steps, AttackOption.Restarts, AttackOption.EarlyStop, .. Common],
-            r => Base(r with { Loss = fixedLoss ?? r.Loss }, steps: 100, stepSize: 2 * r.Eps, randomStart: true, earlyStop: true),
+            r => Base(r with { Loss = fixedLoss ?? r.Loss }, steps: 100, stepSize: (r.Norm == NormKind.L1 ? 1 : 2) * r.Eps, randomStart: true, earlyStop: true),
             (session, settings) => new Apgd(session, settings), fixedLoss);
 
     /// <summary>

@@ -26,7 +26,7 @@ public sealed record AttackSettings
     /// <summary>Gradient steps (iterations) per run.</summary>
     public int Steps { get; init; } = 1;
 
-    /// <summary>Fixed step size (PGD, FGM); APGD adapts its own.</summary>
+    /// <summary>The step size of PGD and FGM; APGD's first (2ε, ε for ℓ1), which it then adapts per example.</summary>
     public float StepSize { get; init; }
 
     public bool RandomStart { get; init; }

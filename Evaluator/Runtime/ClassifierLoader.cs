@@ -28,6 +28,9 @@ public static class ClassifierLoader
         return model;
     }
 
+    /// <summary>Loads a classifier with the preprocessing its sidecar file or model card describes (none: pixels in [0, 1]).</summary>
+    public static Classifier Load(string path, OrtSessions sessions) => Load(path, null, sessions);
+
     /// <summary>
     /// Loads a classifier. With <paramref name="requireGradients"/>, every op between the input and the logits
     /// must have a backward rule, and the ones that do not are named before the model is run at all.

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using RobustEval.Cli;
 using RobustEval.Data;
 using RobustEval.Geometry;
 using RobustEval.Trainer.Architectures;
@@ -34,12 +35,15 @@ internal static class TrainCommand
             Description = "Ball of the perturbation: l1 (single pixel), l2, linf",
             DefaultValueFactory = _ => "linf",
         };
-        var eps = new Option<double?>("--eps") { Description = "Radius of the ball in [0,1] pixel units (required by adversarial methods)" };
-        var clip = new Option<bool>("--clip") { Description = "robust/mix: keep perturbed inputs in [0,1] (off by default, as in the paper's scripts)" };
+        var eps = new Option<string?>("--eps") { Description = "Radius of the ball in [0,1] pixel units, a number or a fraction such as 8/255 (required by adversarial methods)" };
+        var clip = new Option<bool>("--clip")
+        {
+            Description = "robust/mix: keep perturbed inputs in [0,1], with the evaluator's box-aware step (off by default, as in the paper's scripts)",
+        };
         var pixels = new Option<int>("--pixels") { Description = "l1 steps change this many coordinates", DefaultValueFactory = _ => 1 };
         var alpha = new Option<double>("--alpha") { Description = "mix: weight of the clean loss", DefaultValueFactory = _ => 0.5 };
         var steps = new Option<int>("--steps") { Description = "pgd/dynamic: PGD steps per batch", DefaultValueFactory = _ => 10 };
-        var stepSize = new Option<double?>("--step-size") { Description = "pgd/dynamic: step size (default eps/4, as Wang et al.)" };
+        var stepSize = new Option<string?>("--step-size") { Description = "pgd/dynamic: step size, e.g. 0.075 or 2/255 (default eps/4, as Wang et al.)" };
         var cMax = new Option<double>("--c-max") { Description = "dynamic: FOSC threshold at epoch 0", DefaultValueFactory = _ => 0.5 };
         var ramp = new Option<double?>("--ramp-epochs") { Description = "dynamic: epoch T' at which the threshold reaches 0 (default 5/6 of --epochs)" };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs (default: the architecture's recipe; shaham-mnist 40, small-cnn 40, vgg-cifar 300)" };
@@ -76,7 +80,7 @@ internal static class TrainCommand
             var chosenMethod = TrainingMethods.Parse(parse.GetValue(method)!);
             var chosenNorm = NormKinds.TryParse(parse.GetValue(norm)!)
                 ?? throw new UserErrorException($"unknown norm '{parse.GetValue(norm)}' (use l1, l2 or linf)");
-            double radius = parse.GetValue(eps) ?? 0;
+            double radius = parse.GetValue(eps) is { } epsText ? Fractions.ParsePositive(epsText, "--eps") : 0;
             if (chosenMethod.IsAdversarial() && parse.GetValue(eps) is null)
             {
                 throw new UserErrorException($"--method {chosenMethod.Name()} needs --eps");
@@ -94,7 +98,7 @@ internal static class TrainCommand
                 Pixels = parse.GetValue(pixels),
                 Alpha = parse.GetValue(alpha),
                 Steps = parse.GetValue(steps),
-                StepSize = parse.GetValue(stepSize) ?? radius / 4,
+                StepSize = parse.GetValue(stepSize) is { } stepText ? Fractions.ParsePositive(stepText, "--step-size") : radius / 4,
                 CMax = parse.GetValue(cMax),
                 RampEpochs = parse.GetValue(ramp) ?? 0,
                 Epochs = parse.GetValue(epochs) ?? defaults.Epochs,

@@ -85,8 +85,6 @@ try
         // the reference implements the same algorithm (Croce & Hein 2020, Algorithm 1) in PyTorch.
         Benchmark.Attack("apgd-100 linf", "shaham-mnist", 256, mnist, test, sessions, Attack("apgd", NormKind.Linf, 0.1f, 100, earlyStop: false), mnistModel,
             testFile, ["apgd", "--norm", "linf", "--eps", "0.1", "--steps", "100"]),
-        Benchmark.Attack("apgd-100 l1", "shaham-mnist", 256, mnist, test, sessions, Attack("apgd", NormKind.L1, 1.0f, 100, earlyStop: false), mnistModel,
-            testFile, ["apgd", "--norm", "l1", "--eps", "1.0", "--steps", "100"]),
         Benchmark.Inference("forward", "vgg-cifar", 64, vggClassifier, cifar, sessions, vggModel, cifarFile),
         Benchmark.Attack("fgsm", "vgg-cifar", 64, vggClassifier, cifar, sessions, Attack("fgm", NormKind.Linf, 8 / 255f), vggModel, cifarFile,
             ["fgm", "--norm", "linf", "--eps", (8 / 255f).ToString(CultureInfo.InvariantCulture)]),
@@ -117,7 +115,6 @@ try
             rows.Add(new { benchmark = benchmark.Id, robusteval = a, pytorch = b, ratio = a / b, robusteval_rounds = ours, pytorch_rounds = theirs });
         }
         PerIteration(rows, "pgd-40 linf shaham-mnist (batch 256)", 42, "apgd-100 linf shaham-mnist (batch 256)", 102);
-        PerIteration(rows, "pgd-40 l1 shaham-mnist (batch 256)", 42, "apgd-100 l1 shaham-mnist (batch 256)", 102);
         if (!options.Cuda && (options.Only is null || options.Only.Any(o => "memory".Contains(o, StringComparison.OrdinalIgnoreCase))))
         {
             var two = Path.Combine(work, "mnist-2000.npz");

@@ -44,6 +44,13 @@ public sealed class TrainerCliTests
     public void NonPositiveEps() => AssertRefused("--eps must be > 0", "train", "--method", "robust", "--eps", "0", "--out", "{dir}/m.onnx");
 
     [TestMethod]
+    public void EpsThatIsNotANumber() => AssertRefused("--eps 8/zero: not a number or a fraction such as 8/255", "train", "--method", "robust", "--eps", "8/zero", "--out", "{dir}/m.onnx");
+
+    [TestMethod]
+    public void FractionalStepSizeMustBePositive() =>
+        AssertRefused("--step-size must be > 0", "train", "--method", "pgd", "--eps", "8/255", "--step-size", "-2/255", "--out", "{dir}/m.onnx");
+
+    [TestMethod]
     public void MissingEps() => AssertRefused("needs --eps", "train", "--method", "pgd", "--out", "{dir}/m.onnx");
 
     [TestMethod]
