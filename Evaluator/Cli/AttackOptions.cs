@@ -57,8 +57,8 @@ internal sealed class AttackOptions(string defaultAttack = "fgm", bool withNorm 
 
     public Option<bool?> EarlyStop { get; } = new("--early-stop")
     {
-        Description = "pgd, apgd: an example that is fooled takes no more steps and costs no more model evaluations (default: on for apgd, off for pgd, " +
-            "whose result is its final iterate)",
+        Description = "pgd, apgd: an example that is fooled takes no more steps and costs no more model evaluations; --early-stop false turns it off " +
+            "(default: on for apgd, off for pgd, whose result is its final iterate)",
         Arity = ArgumentArity.ZeroOrOne,
     };
 

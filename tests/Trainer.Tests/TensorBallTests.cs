@@ -95,4 +95,18 @@ public sealed class TensorBallTests
             CollectionAssert.AreEqual(new float[20], step, kind.ToString());
         }
     }
+
+    [TestMethod]
+    public void AnUnknownNormIsAnErrorNotASilentDefault()
+    {
+        var ball = new TensorBall((NormKind)7);
+        var g = ones(2, 4);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ball.SteepestAscent(g, 0.1));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ball.Project(g, 0.1));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ball.RandomStart(g, 0.1));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ball.DualNorm(g));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ((NormKind)7).Name());
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ((NormKind)7).Symbol());
+        StringAssert.Contains(Assert.ThrowsExactly<UserErrorException>(() => NormKinds.Parse("l3")).Message, "unknown norm 'l3' (use l1, l2 or linf)");
+    }
 }
