@@ -69,6 +69,9 @@ public sealed class AttackBatch
             logits, gradient, Random) { Progress = progress };
     }
 
+    /// <summary>The same batch reporting its progress to <paramref name="progress"/>.</summary>
+    public AttackBatch WithProgress(Action<double>? progress) => new(Images, Labels, Targets, CleanLogits, CleanGradient, Random) { Progress = progress };
+
     /// <summary>The same examples aimed at other targets (the clean gradient no longer applies).</summary>
     public AttackBatch WithTargets(long[] targets, Action<double>? progress = null) =>
         new(Images, Labels, targets, CleanLogits, null, Random) { Progress = progress };

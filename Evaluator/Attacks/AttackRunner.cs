@@ -41,20 +41,8 @@ public static class AttackRunner
             Action<double>? report = progress is null ? null : f => progress.Report(done + f * count);
             var prepared = Prepare(attack, images, batchLabels, fixedTargets?.AsSpan(start, count).ToArray(), slice,
                 new Random(unchecked(settings.Seed * 1_000_003 + index)), report);
-            var left = Enumerable.Range(0, count).Where(i => !slice[i].Success).ToList();
-            if (left.Count == count)
-            {
-                attack.Run(prepared, slice);
-            }
-            else if (left.Count > 0)
-            {
-                var part = slice.Copy(left);
-                attack.Run(prepared.Subset(left, report), part);
-                for (int k = 0; k < left.Count; k++)
-                {
-                    slice.Merge(left[k], part, k);
-                }
-            }
+            // Only examples that are not already fooled by their clean image (which early stopping counts as done).
+            SubRuns.Run(attack, prepared, slice, onlyUnfinished: true);
             progress?.Report(start + count);
         }
         return new AttackRun

@@ -22,8 +22,7 @@ public sealed class Restarts(IAttack inner, int count) : IAttack
         for (int run = 0; run < Count; run++)
         {
             int done = run;
-            var progress = batch.Progress is { } report ? (Action<double>)(f => report((done + f) / Count)) : null;
-            var part = batch.Progress is null ? batch : new AttackBatch(batch.Images, batch.Labels, batch.Targets, batch.CleanLogits, batch.CleanGradient, batch.Random) { Progress = progress };
+            var part = batch.Progress is { } report ? batch.WithProgress(f => report((done + f) / Count)) : batch;
             if (!SubRuns.Run(inner, part, results, Settings.EarlyStop))
             {
                 break;

@@ -63,7 +63,7 @@ try
 
     if (options.Profile is { } profiled)
     {
-        var config = Attack(profiled, NormKind.Linf, 0.1f, profiled == "fgm" ? null : profiled == "pgd" ? 40 : 100);
+        var config = Attack(profiled, NormKind.Linf, 0.1f, profiled == "fgm" ? null : profiled == "pgd" ? 40 : 100, profiled == "apgd" ? false : null);
         Profile.Attack(mnistModel, test, config, 256, options.Threads, profiled == "fgm" ? 20 : 1);
         return 0;
     }
