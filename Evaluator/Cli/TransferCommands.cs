@@ -41,6 +41,10 @@ internal static class TransferCommands
         {
             var radii = ParseRadii(parse.GetValue(norms), parse.GetValue(eps)!);
             // --pixels describes the l1 steps only; the other norms' attacks do not take it.
+            if (parse.GetValue(attack.Pixels) is not null && radii.All(r => r.Item1 != NormKind.L1))
+            {
+                throw new UserErrorException("--pixels applies to l1 steps only, and --eps names no l1 radius");
+            }
             var attacks = radii.Select(r => AttackRegistry.Resolve(attack.Request(parse, r.Item2, null, r.Item1) is var request && r.Item1 != NormKind.L1
                 ? request with { Pixels = null }
                 : request)).ToList();

@@ -188,6 +188,8 @@ public sealed class AttackCliTests
         AssertRefusedWritingNothing("top-K", dir, "attack", TrainedModel.Path, "--norm", "linf", "--loss", "dlr-targeted", "--target", "top-x");
         AssertRefusedWritingNothing("not a number or a fraction", dir, "attack", TrainedModel.Path, "--norm", "linf", "--eps", "8/zero");
         AssertRefusedWritingNothing("a range is START:STOP:STEP", dir, "sweep", TrainedModel.Path, "--norm", "linf", "--eps", "0:8/255:0");
+        AssertRefusedWritingNothing("--pixels applies to l1 steps only", dir, "transfer-set", "build", "--source", TrainedModel.Path, "--data", Sample,
+            "--eps", "linf=0.1", "--pixels", "3");
         AssertRefusedWritingNothing("--eps needs at least one radius above 0", dir, "sweep", TrainedModel.Path, "--norm", "linf", "--eps", "0");
     }
 }
