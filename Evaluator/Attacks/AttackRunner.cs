@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using RobustEval.Data;
-using RobustEval.Evaluator.Classifiers;
 
 namespace RobustEval.Evaluator.Attacks;
 

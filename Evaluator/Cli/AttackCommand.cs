@@ -48,7 +48,7 @@ internal static class AttackCommand
             var (dataset, layout) = data.Load(parse, classifier);
             using var gradients = new GradientSessions(classifier, sessions);
             var run = ConsoleProgress.Run(settings.ToString(), dataset.Count,
-                progress => AttackRunner.Run(AttackRegistry.Create(settings, gradients), dataset, attack.BatchSize(parse), progress));
+                progress => AttackRunner.Run(AttackRegistry.Create(settings, gradients), dataset, attack.BatchSize(parse, classifier), progress));
             var summary = run.Summarize();
             var notes = Notes(classifier, run, summary);
             Print(classifier, dataset, run, summary, sessions, notes);

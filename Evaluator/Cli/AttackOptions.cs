@@ -80,9 +80,20 @@ internal sealed class AttackOptions(string defaultAttack = "fgm", bool withNorm 
 
     public NormKind ChosenNorm(ParseResult parse) => NormKinds.Parse(parse.GetValue(Norm)!);
 
-    /// <summary>The batch size, checked.</summary>
-    public int BatchSize(ParseResult parse) =>
-        parse.GetValue(Batch) is var b && b >= 1 ? b : throw new UserErrorException($"--batch must be at least 1 (got {b})");
+    /// <summary>The batch size, checked (a model with a fixed batch size takes only that one).</summary>
+    public int BatchSize(ParseResult parse, Classifier? classifier = null)
+    {
+        int b = parse.GetValue(Batch);
+        if (b < 1)
+        {
+            throw new UserErrorException($"--batch must be at least 1 (got {b})");
+        }
+        if (classifier?.FixedBatch is { } fixedBatch && fixedBatch != b && parse.GetResult(Batch) is { Implicit: false })
+        {
+            throw new UserErrorException($"--batch {b}: {classifier.Path} takes batches of exactly {fixedBatch}; leave --batch out");
+        }
+        return b;
+    }
 
     /// <summary>
     /// The attack asked for at radius <paramref name="eps"/> and norm <paramref name="norm"/> (default: --norm), its

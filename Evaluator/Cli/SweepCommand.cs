@@ -47,7 +47,7 @@ internal static class SweepCommand
             var settings = radii.Select(r => r > 0 ? attack.Settings(parse, r, classifier) : null).ToList();
             var (dataset, _) = data.Load(parse, classifier);
             using var gradients = new GradientSessions(classifier, sessions);
-            var points = Run(gradients, dataset, radii, settings, attack.BatchSize(parse));
+            var points = Run(gradients, dataset, radii, settings, attack.BatchSize(parse, classifier));
             Console.WriteLine($"{"eps",10}  {"accuracy",9}  {"images/s",9}");
             foreach (var point in points)
             {

@@ -190,6 +190,10 @@ public sealed class AttackCliTests
         AssertRefusedWritingNothing("a range is START:STOP:STEP", dir, "sweep", TrainedModel.Path, "--norm", "linf", "--eps", "0:8/255:0");
         AssertRefusedWritingNothing("--pixels applies to l1 steps only", dir, "transfer-set", "build", "--source", TrainedModel.Path, "--data", Sample,
             "--eps", "linf=0.1", "--pixels", "3");
+        OnnxFiles.Save(ClassifierLoaderTests.Opset9Classifier(4L), dir.File("fixed.onnx"));
+        Npz.Write(dir.File("eight.npz"), [new("x", NpyArray.Of(new float[6 * 64], 6, 1, 8, 8)), new("y", NpyArray.Of([0L, 1, 2, 0, 1, 2], 6))]);
+        AssertRefusedWritingNothing("takes batches of exactly 4", dir, "attack", dir.File("fixed.onnx"), "--norm", "linf", "--data", dir.File("eight.npz"), "--batch", "16");
+        Assert.AreEqual(0, Run("attack", dir.File("fixed.onnx"), "--norm", "linf", "--data", dir.File("eight.npz")).Code, "without --batch it runs");
         AssertRefusedWritingNothing("--eps needs at least one radius above 0", dir, "sweep", TrainedModel.Path, "--norm", "linf", "--eps", "0");
     }
 }
