@@ -241,7 +241,7 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
                     {
                         t[j] = (float)NormBall.Gaussian(batch.Random);
                     }
-                    float scale = eps / ((float)Math.Sqrt(SumOfSquares(t)) + 1e-12f);
+                    float scale = eps / ((float)Math.Sqrt(NormBall.Dot(t, t)) + 1e-12f);
                     for (int j = 0; j < size; j++)
                     {
                         xi[j] = x0i[j] + scale * t[j];
@@ -305,7 +305,7 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
         Scratch scratch)
     {
         var z = scratch.A.AsSpan();
-        float scale = eta / ((float)Math.Sqrt(SumOfSquares(g)) + 1e-12f);
+        float scale = eta / ((float)Math.Sqrt(NormBall.Dot(g, g)) + 1e-12f);
         for (int j = 0; j < x.Length; j++)
         {
             z[j] = x[j] + scale * g[j];
@@ -368,16 +368,6 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
         L1Ball.ProjectInBox(delta, x0, eps, box, scratch.B);
         SpanMath.Add(x0, delta, x);
         box.Clip(x);
-    }
-
-    private static double SumOfSquares(ReadOnlySpan<float> v)
-    {
-        double sum = 0;
-        foreach (float value in v)
-        {
-            sum += (double)value * value;
-        }
-        return sum;
     }
 
     private static int NonZeroDifferences(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

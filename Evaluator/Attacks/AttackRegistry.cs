@@ -8,14 +8,13 @@ namespace RobustEval.Evaluator.Attacks;
 public sealed class AttackDefinition
 {
     internal AttackDefinition(string name, string summary, AttackOption[] options, Func<AttackRequest, AttackSettings> defaults,
-        Func<GradientSession, AttackSettings, IAttack> core, Loss? fixedLoss = null)
+        Func<GradientSession, AttackSettings, IAttack> core)
     {
         Name = name;
         Summary = summary;
         Options = options.ToHashSet();
         Defaults = defaults;
         Core = core;
-        FixedLoss = fixedLoss;
     }
 
     public string Name { get; }
@@ -24,9 +23,6 @@ public sealed class AttackDefinition
 
     /// <summary>The options this attack uses; any other one given is an error, never silently ignored.</summary>
     public IReadOnlySet<AttackOption> Options { get; }
-
-    /// <summary>The loss a preset such as apgd-t always uses (null: --loss chooses).</summary>
-    public Loss? FixedLoss { get; }
 
     internal Func<AttackRequest, AttackSettings> Defaults { get; }
 
@@ -127,7 +123,7 @@ public static class AttackRegistry
             fixedLoss is null ? [AttackOption.Loss, AttackOption.Steps, AttackOption.Restarts, AttackOption.EarlyStop, .. Common]
                 : [AttackOption.Steps, AttackOption.Restarts, AttackOption.EarlyStop, .. Common],
             r => Base(r with { Loss = fixedLoss ?? r.Loss }, steps: 100, stepSize: (r.Norm == NormKind.L1 ? 1 : 2) * r.Eps, randomStart: true, earlyStop: true),
-            (session, settings) => new Apgd(session, settings), fixedLoss);
+            (session, settings) => new Apgd(session, settings));
 
     /// <summary>
     /// The request's values over an attack's defaults. A target without a loss takes the targeted form of the

@@ -13,8 +13,6 @@ public sealed class Restarts(IAttack inner, int count) : IAttack
 
     public GradientSession Session => inner.Session;
 
-    public IAttack Inner => inner;
-
     public int Count { get; } = count >= 1 ? count : throw new ArgumentOutOfRangeException(nameof(count));
 
     public void Run(AttackBatch batch, ResultSlice results)

@@ -13,8 +13,6 @@ public sealed class TopTargets(IAttack inner, int k) : IAttack
 
     public GradientSession Session => inner.Session;
 
-    public IAttack Inner => inner;
-
     /// <summary>How many targets are tried (at most one fewer than the classes).</summary>
     public int K { get; } = k >= 1 ? k : throw new ArgumentOutOfRangeException(nameof(k));
 

@@ -44,7 +44,8 @@ internal static class SweepCommand
             }
             var sessions = model.Sessions(parse);
             var classifier = model.Load(parse, sessions);
-            var settings = radii.Select(r => r > 0 ? attack.Settings(parse, r, classifier) : null).ToList();
+            var request = attack.Request(parse, radii.Max(), classifier);
+            var settings = radii.Select(r => r > 0 ? AttackRegistry.Resolve(request with { Eps = r }) : null).ToList();
             var (dataset, _) = data.Load(parse, classifier);
             using var gradients = new GradientSessions(classifier, sessions);
             var points = Run(gradients, dataset, radii, settings, attack.BatchSize(parse, classifier));

@@ -45,9 +45,9 @@ internal static class TransferCommands
             {
                 throw new UserErrorException("--pixels applies to l1 steps only, and --eps names no l1 radius");
             }
-            var attacks = radii.Select(r => AttackRegistry.Resolve(attack.Request(parse, r.Item2, null, r.Item1) is var request && r.Item1 != NormKind.L1
-                ? request with { Pixels = null }
-                : request)).ToList();
+            var request = attack.Request(parse, radii[0].Item2, null, radii[0].Item1);
+            var attacks = radii.Select(r => AttackRegistry.Resolve(request with { Norm = r.Item1, Eps = r.Item2, Pixels = r.Item1 == NormKind.L1 ? request.Pixels : null }))
+                .ToList();
             var path = parse.GetValue(output)!;
             if (!path.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
             {

@@ -24,12 +24,6 @@ public sealed class GradientSessions(Classifier classifier, OrtSessions sessions
         return session;
     }
 
-    /// <summary>Batch evaluations run by all the sessions so far.</summary>
-    public long Evaluations => _sessions.Values.Sum(s => s.Evaluations);
-
-    /// <summary>Images evaluated by all the sessions so far.</summary>
-    public long ImageEvaluations => _sessions.Values.Sum(s => s.ImageEvaluations);
-
     public void Dispose()
     {
         foreach (var session in _sessions.Values)
