@@ -150,6 +150,7 @@ internal static class ReportCommand
             throw new UserErrorException($"--eps-sweep '{text}' needs at least one radius above 0");
         }
         var spec = new SweepSpec(attack.Request(parse, radii.Max(), null, norm, name, steps), radii);
+        // Resolved once now, only to refuse a bad option before any model is loaded.
         spec.At(radii.Max());
         return spec;
     }
