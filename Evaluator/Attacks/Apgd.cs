@@ -30,7 +30,7 @@ namespace RobustEval.Evaluator.Attacks;
 /// An example that reaches the goal is recorded at that iterate; with early stopping it takes no further step.
 /// Examples that never do are recorded at their best-loss point.
 /// </remarks>
-public sealed class Apgd(GradientSession session, AttackSettings settings) : IAttack
+public sealed class Apgd(GradientSessions sessions, AttackSettings settings) : IAttack
 {
     public const float Momentum = 0.75f;
     public const double Rho = 0.75;
@@ -39,7 +39,9 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
 
     public AttackSettings Settings { get; } = settings;
 
-    public GradientSession Session { get; } = session;
+    public GradientSessions Sessions { get; } = sessions;
+
+    private GradientSession Session { get; } = sessions.For(settings.Loss);
 
     /// <summary>Called after the start and after every iteration with each example's current point (tests compare iterates).</summary>
     internal Action<int, float[]>? Trace { get; init; }
@@ -90,7 +92,7 @@ public sealed class Apgd(GradientSession session, AttackSettings settings) : IAt
 
         Start(batch, x);
         Trace?.Invoke(0, x);
-        var evaluator = new BatchEvaluator(Session, batch);
+        var evaluator = new BatchEvaluator(Session, batch, Settings.Draws);
         var active = Enumerable.Range(0, n).ToArray();
         int running = n;
         evaluator.Evaluate(x, active);

@@ -8,7 +8,7 @@ namespace RobustEval.Evaluator.Attacks;
 public sealed class AttackDefinition
 {
     internal AttackDefinition(string name, string summary, AttackOption[] options, Func<AttackRequest, AttackSettings> defaults,
-        Func<GradientSession, AttackSettings, IAttack> core)
+        Func<GradientSessions, AttackSettings, IAttack> core)
     {
         Name = name;
         Summary = summary;
@@ -26,7 +26,7 @@ public sealed class AttackDefinition
 
     internal Func<AttackRequest, AttackSettings> Defaults { get; }
 
-    internal Func<GradientSession, AttackSettings, IAttack> Core { get; }
+    internal Func<GradientSessions, AttackSettings, IAttack> Core { get; }
 }
 
 /// <summary>
@@ -55,6 +55,23 @@ public static class AttackRegistry
         Apgd("apgd-ce", "APGD on the cross-entropy (AutoAttack's first attack)", Loss.CrossEntropy),
         Apgd("apgd-dlr", "APGD on the DLR loss", Loss.Dlr),
         Apgd("apgd-t", $"APGD-T: targeted DLR against each of the top-{DefaultTopK} wrong classes in turn (AutoAttack's second attack)", Loss.DlrTargeted),
+        new("fab-t", $"FAB-T (Croce & Hein 2020): smallest perturbation across the linearised boundary to each of the top-{DefaultTopK} wrong classes in turn, " +
+            "--steps iterations (default 100); fooled when within eps (AutoAttack's third attack)",
+            [AttackOption.Steps, AttackOption.Restarts, AttackOption.EarlyStop, .. Common],
+            r => Base(r with { Loss = Loss.Difference, Goal = TopKOnly(r.Goal, "fab-t") ?? Goal.TopK(DefaultTopK) }, steps: 100, stepSize: r.Eps, randomStart: false,
+                earlyStop: true),
+            (sessions, settings) => new Fab(sessions, settings)),
+        new("fab", "untargeted FAB: each iteration towards the nearest linearised boundary (one gradient per class), --steps iterations (default 100)",
+            [AttackOption.Steps, AttackOption.Restarts, AttackOption.EarlyStop, AttackOption.Seed],
+            r => Base(r with { Loss = Loss.Margin }, steps: 100, stepSize: r.Eps, randomStart: false, earlyStop: true),
+            (sessions, settings) => new Fab(sessions, settings)),
+        new("square", "Square (Andriushchenko et al. 2020): score-based random search on the margin, --steps queries (default 5000); forward passes only, " +
+            "so it runs on models without gradient rules and sees through gradient masking (linf, l2)",
+            [AttackOption.Steps, AttackOption.Restarts, AttackOption.Seed],
+            r => r.Norm is NormKind.Linf or NormKind.L2
+                ? Base(r with { Loss = Loss.Margin }, steps: 5000, stepSize: r.Eps, randomStart: true, earlyStop: true)
+                : throw new UserErrorException($"square runs in the linf and l2 balls, not {r.Norm.Name()}"),
+            (sessions, settings) => new Square(sessions, settings)),
     ];
 
     public static IEnumerable<string> Names => All.Select(a => a.Name);
@@ -93,9 +110,9 @@ public static class AttackRegistry
     public static IAttack Create(AttackSettings settings, GradientSessions sessions)
     {
         settings.Validate();
-        var session = sessions.For(settings.Loss);
-        IAttack attack = Get(settings.Name).Core(session, settings);
-        if (settings.Restarts > 1)
+        IAttack attack = Get(settings.Name).Core(sessions, settings);
+        // FAB runs its own restarts: only the first starts at the clean image.
+        if (settings.Restarts > 1 && attack is not Fab)
         {
             attack = new Restarts(attack, settings.Restarts);
         }
@@ -124,6 +141,10 @@ public static class AttackRegistry
                 : [AttackOption.Steps, AttackOption.Restarts, AttackOption.EarlyStop, .. Common],
             r => Base(r with { Loss = fixedLoss ?? r.Loss }, steps: 100, stepSize: (r.Norm == NormKind.L1 ? 1 : 2) * r.Eps, randomStart: true, earlyStop: true),
             (session, settings) => new Apgd(session, settings));
+
+    /// <summary>FAB-T aims at targets only to find a misclassification: it takes top-K goals and nothing else.</summary>
+    private static Goal? TopKOnly(Goal? goal, string name) =>
+        goal is null or { Targets: TargetChoice.TopK } ? goal : throw new UserErrorException($"--attack {name} takes --target top-K only (got {goal.Name})");
 
     /// <summary>
     /// The request's values over an attack's defaults. A target without a loss takes the targeted form of the

@@ -60,7 +60,7 @@ public sealed class ResultSlice
 
     /// <summary>
     /// Offers example <paramref name="i"/>'s outcome at <paramref name="point"/> (made from <paramref name="clean"/>;
-    /// <paramref name="gradient"/> is the loss's gradient there, for FOSC). It replaces the record when it is a worse
+    /// <paramref name="gradient"/> is the loss's gradient there, for FOSC; empty for a score-based attack). It replaces the record when it is a worse
     /// case; a non-finite evaluation is remembered either way. Returns whether it replaced the record.
     /// </summary>
     public bool Offer(int i, ReadOnlySpan<float> point, ReadOnlySpan<float> clean, long prediction, float loss, bool success, bool nonFinite,
@@ -82,7 +82,9 @@ public sealed class ResultSlice
             _scratch[j] = point[j] - clean[j];
         }
         candidate.PerturbationNorm = ball.Norm(_scratch);
-        candidate.Fosc = Fosc.Compute(ball, eps, point, clean, gradient);
+        candidate.Fosc = gradient.IsEmpty ? double.NaN : Fosc.Compute(ball, eps, point, clean, gradient);
+        double scale = gradient.IsEmpty ? 0 : eps * ball.DualNorm(gradient);
+        candidate.RelativeFosc = scale > 0 ? candidate.Fosc / scale : double.NaN;
         current = candidate;
         point.CopyTo(Image(i));
         return true;

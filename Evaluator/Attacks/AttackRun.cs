@@ -19,6 +19,9 @@ public sealed class AttackRun
     /// <summary>Images those passes covered: with early stopping, fewer as examples are fooled.</summary>
     public required long ImageEvaluations { get; init; }
 
+    /// <summary>Images evaluated forward only (score-based attacks' queries).</summary>
+    public long ForwardEvaluations { get; init; }
+
     public int Count => Results.Count;
 
     public ExampleResult this[int i] => Results.Examples[i];

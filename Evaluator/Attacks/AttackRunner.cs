@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RobustEval.Data;
+using RobustEval.Evaluator.Classifiers;
 
 namespace RobustEval.Evaluator.Attacks;
 
@@ -15,10 +16,15 @@ public static class AttackRunner
     /// Attacks every example of <paramref name="data"/> (labels are mapped to the model's classes through its
     /// label map). <paramref name="progress"/> receives the number of examples done, fractional within a batch.
     /// </summary>
-    public static AttackRun Run(IAttack attack, Dataset data, int batchSize = 256, IProgress<double>? progress = null)
+    /// <remarks>
+    /// Batch b draws its random starts from a sequence seeded by the attack's seed and <paramref name="firstBatch"/> + b,
+    /// so the outcome is the same however the work is split, as long as the batches are: an ensemble runs each of
+    /// its attacks' chunks with its own <paramref name="firstBatch"/>.
+    /// </remarks>
+    public static AttackRun Run(IAttack attack, Dataset data, int batchSize = 256, IProgress<double>? progress = null, int firstBatch = 0)
     {
-        var session = attack.Session;
-        var classifier = session.Classifier;
+        var sessions = attack.Sessions;
+        var classifier = sessions.Classifier;
         var settings = attack.Settings;
         classifier.CheckData(data);
         int size = classifier.ImageSize;
@@ -28,7 +34,8 @@ public static class AttackRunner
         settings.Goal.CheckGiven(labels, classifier.Classes);
         var fixedTargets = settings.Goal.FixedTargets(labels, classifier.Classes, settings.Seed);
         var results = new AttackResults(n, size);
-        long evaluationsBefore = session.Evaluations, imagesBefore = session.ImageEvaluations;
+        var session = attack.NeedsGradients ? sessions.For(settings.Loss) : null;
+        long evaluationsBefore = session?.Evaluations ?? 0, imagesBefore = sessions.GradientImageEvaluations, forwardBefore = sessions.ForwardImageEvaluations;
         var clock = Stopwatch.StartNew();
         for (int start = 0, index = 0; start < n; start += batch, index++)
         {
@@ -39,7 +46,7 @@ public static class AttackRunner
             int done = start;
             Action<double>? report = progress is null ? null : f => progress.Report(done + f * count);
             var prepared = Prepare(attack, images, batchLabels, fixedTargets?.AsSpan(start, count).ToArray(), slice,
-                new Random(unchecked(settings.Seed * 1_000_003 + index)), report);
+                new Random(unchecked(settings.Seed * 1_000_003 + firstBatch + index)), report);
             // Only examples that are not already fooled by their clean image (which early stopping counts as done).
             SubRuns.Run(attack, prepared, slice, onlyUnfinished: true);
             progress?.Report(start + count);
@@ -50,8 +57,9 @@ public static class AttackRunner
             Settings = settings,
             Results = results,
             Seconds = clock.Elapsed.TotalSeconds,
-            Evaluations = session.Evaluations - evaluationsBefore,
-            ImageEvaluations = session.ImageEvaluations - imagesBefore,
+            Evaluations = (session?.Evaluations ?? 0) - evaluationsBefore,
+            ImageEvaluations = sessions.GradientImageEvaluations - imagesBefore,
+            ForwardEvaluations = sessions.ForwardImageEvaluations - forwardBefore,
         };
     }
 
@@ -62,7 +70,11 @@ public static class AttackRunner
     /// </summary>
     private static AttackBatch Prepare(IAttack attack, float[] images, long[] labels, long[]? targets, ResultSlice slice, Random random, Action<double>? report)
     {
-        var session = attack.Session;
+        if (!attack.NeedsGradients)
+        {
+            return PrepareScoreBased(attack, images, labels, slice, random, report);
+        }
+        var session = attack.Sessions.For(attack.Settings.Loss);
         var settings = attack.Settings;
         int count = labels.Length;
         int classes = session.Classifier.Classes;
@@ -111,5 +123,48 @@ public static class AttackRunner
             }
         }
         return new AttackBatch(images, labels, targets, logits, gradient, random) { Progress = report };
+    }
+
+    /// <summary>
+    /// The clean evaluation of a score-based attack: forward passes only, the loss (the margin) computed from the
+    /// scores, no gradient (so no zero-gradient flag and no FOSC).
+    /// </summary>
+    private static AttackBatch PrepareScoreBased(IAttack attack, float[] images, long[] labels, ResultSlice slice, Random random, Action<double>? report)
+    {
+        var settings = attack.Settings;
+        if (settings.Goal.IsTargeted || settings.Loss != Gradients.Loss.Margin)
+        {
+            throw new InvalidOperationException("score-based attacks are untargeted and maximise the margin");
+        }
+        int count = labels.Length;
+        var forward = attack.Sessions.Forward;
+        int classes = forward.Classifier.Classes;
+        int size = forward.Classifier.ImageSize;
+        var logits = forward.Logits(images, count, count);
+        for (int i = 0; i < count; i++)
+        {
+            var z = logits.AsSpan(i * classes, classes);
+            long prediction = Scores.ArgMax(z);
+            float loss = Scores.Margin(z, labels[i]);
+            bool finite = float.IsFinite(loss);
+            ref var record = ref slice[i];
+            record = new ExampleResult
+            {
+                Label = labels[i],
+                Target = -1,
+                CleanPrediction = finite ? prediction : -1,
+                Prediction = prediction,
+                Loss = float.NegativeInfinity,
+                Fosc = double.NaN,
+                NonFinite = !finite,
+            };
+            images.AsSpan(i * size, size).CopyTo(slice.Image(i));
+            if (settings.EarlyStop && prediction != labels[i])
+            {
+                slice.Offer(i, images.AsSpan(i * size, size), images.AsSpan(i * size, size), prediction, finite ? loss : float.NegativeInfinity, true, !finite,
+                    [], settings.Ball, settings.Eps, -1);
+            }
+        }
+        return new AttackBatch(images, labels, null, logits, null, random) { Progress = report };
     }
 }

@@ -44,10 +44,18 @@ public sealed record AttackSettings
 
     public PixelBox Box { get; init; } = PixelBox.Unit;
 
+    /// <summary>
+    /// Evaluations averaged per step (expectation over transformation, for randomized models: AutoAttack's "rand"
+    /// version uses 20); 1 for a deterministic model.
+    /// </summary>
+    public int Draws { get; init; } = 1;
+
     public NormBall Ball => NormBall.For(Norm, Pixels);
 
-    /// <summary>APGD and its presets count iterations and adapt their own step size.</summary>
-    private bool IsApgd => Name.StartsWith("apgd", StringComparison.Ordinal);
+    /// <summary>APGD, FAB and their presets count iterations and choose their own steps.</summary>
+    private bool IsApgd => Name.StartsWith("apgd", StringComparison.Ordinal) || Name.StartsWith("fab", StringComparison.Ordinal);
+
+    private bool IsSquare => Name == "square";
 
     /// <summary>Refuses settings no attack can run, with a one-line reason.</summary>
     public void Validate()
@@ -72,6 +80,10 @@ public sealed record AttackSettings
         {
             throw new UserErrorException($"--pixels must be at least 1 (got {Pixels})");
         }
+        if (Draws < 1)
+        {
+            throw new UserErrorException($"draws per step must be at least 1 (got {Draws})");
+        }
         if (Loss.Targeted != Goal.IsTargeted)
         {
             throw new UserErrorException(Loss.Targeted
@@ -85,9 +97,10 @@ public sealed record AttackSettings
     {
         var text = Name == "fgm"
             ? $"{Name} {Norm.Symbol()} ε={Eps:G4}{(Norm == NormKind.L1 && Pixels > 1 ? $" ({Pixels} pixels)" : "")}"
-            : $"{Name} {Norm.Symbol()} ε={Eps:G4}, {Steps} {(IsApgd ? "iterations" : $"steps of {StepSize:G4}")}" +
-              $"{(RandomStart && !IsApgd ? ", random start" : "")}{(Restarts > 1 ? $", {Restarts} restarts" : "")}";
-        if (Loss != Loss.CrossEntropy)
+            : $"{Name} {Norm.Symbol()} ε={Eps:G4}, {Steps} {(IsSquare ? "queries" : IsApgd ? "iterations" : $"steps of {StepSize:G4}")}" +
+              $"{(RandomStart && !IsApgd && !IsSquare ? ", random start" : "")}{(Restarts > 1 ? $", {Restarts} restarts" : "")}" +
+              $"{(Draws > 1 ? $", gradients averaged over {Draws} draws" : "")}";
+        if (Loss != Loss.CrossEntropy && !Name.StartsWith("fab", StringComparison.Ordinal) && !IsSquare)
         {
             text += $", {Loss.Name} loss";
         }

@@ -56,6 +56,10 @@ public sealed record AttackSummary
     [JsonPropertyName("image_evaluations")]
     public long ImageEvaluations { get; init; }
 
+    /// <summary>Images evaluated forward only (the queries of a score-based attack such as Square).</summary>
+    [JsonPropertyName("forward_evaluations")]
+    public long ForwardEvaluations { get; init; }
+
     public static AttackSummary Of(AttackRun run)
     {
         int n = run.Count;
@@ -94,6 +98,7 @@ public sealed record AttackSummary
             ImagesPerSecond = run.Seconds > 0 ? n / run.Seconds : 0,
             Evaluations = run.Evaluations,
             ImageEvaluations = run.ImageEvaluations,
+            ForwardEvaluations = run.ForwardEvaluations,
         };
     }
 }

@@ -9,8 +9,11 @@ namespace RobustEval.Evaluator.Attacks;
 /// (a Log of a negative, an overflow) are flagged, their gradient zeroed so they take no step (a NaN step would
 /// spread into the image) and their loss set to −∞, so any finite outcome is preferred to theirs.
 /// </summary>
-internal sealed class BatchEvaluator(GradientSession session, AttackBatch batch)
+/// With <paramref name="draws"/> &gt; 1 each evaluation is the mean of that many runs (expectation over
+/// transformation, for randomized models).
+internal sealed class BatchEvaluator(GradientSession session, AttackBatch batch, int draws = 1)
 {
+    private float[] _sumLoss = [], _sumLogits = [], _sumGradient = [];
     private readonly int _size = batch.ImageSize;
     private readonly int _classes = session.Classifier.Classes;
     private GradientSession.Buffers _buffers = session.For(1);
@@ -38,6 +41,10 @@ internal sealed class BatchEvaluator(GradientSession session, AttackBatch batch)
             }
         }
         session.Evaluate(_buffers, n);
+        if (draws > 1)
+        {
+            Average(n);
+        }
         Count = n;
         if (_nonFinite.Length < n)
         {
@@ -55,6 +62,41 @@ internal sealed class BatchEvaluator(GradientSession session, AttackBatch batch)
                 _buffers.Loss[k] = float.NegativeInfinity;
             }
             _predictions[k] = Scores.ArgMax(Logits(k));
+        }
+    }
+
+    /// <summary>Runs the session <c>draws</c> − 1 more times on the same inputs and leaves the means in the buffers.</summary>
+    private void Average(int n)
+    {
+        int classes = _classes, size = _size;
+        if (_sumLoss.Length < n)
+        {
+            _sumLoss = new float[_buffers.Capacity];
+            _sumLogits = new float[_buffers.Capacity * classes];
+            _sumGradient = new float[_buffers.Capacity * size];
+        }
+        _buffers.Loss.AsSpan(0, n).CopyTo(_sumLoss);
+        _buffers.Logits.AsSpan(0, n * classes).CopyTo(_sumLogits);
+        _buffers.Gradient.AsSpan(0, n * size).CopyTo(_sumGradient);
+        for (int draw = 1; draw < draws; draw++)
+        {
+            session.Evaluate(_buffers, n);
+            Geometry.SpanMath.Add(_sumLoss.AsSpan(0, n), _buffers.Loss.AsSpan(0, n), _sumLoss.AsSpan(0, n));
+            Geometry.SpanMath.Add(_sumLogits.AsSpan(0, n * classes), _buffers.Logits.AsSpan(0, n * classes), _sumLogits.AsSpan(0, n * classes));
+            Geometry.SpanMath.Add(_sumGradient.AsSpan(0, n * size), _buffers.Gradient.AsSpan(0, n * size), _sumGradient.AsSpan(0, n * size));
+        }
+        float scale = 1f / draws;
+        for (int j = 0; j < n; j++)
+        {
+            _buffers.Loss[j] = _sumLoss[j] * scale;
+        }
+        for (int j = 0; j < n * classes; j++)
+        {
+            _buffers.Logits[j] = _sumLogits[j] * scale;
+        }
+        for (int j = 0; j < n * size; j++)
+        {
+            _buffers.Gradient[j] = _sumGradient[j] * scale;
         }
     }
 

@@ -27,6 +27,9 @@ public struct ExampleResult
     /// <summary>Wang et al.'s FOSC at the adversarial image: how converged the inner maximisation is (0 = stationary).</summary>
     public double Fosc;
 
+    /// <summary>FOSC relative to its largest value at the clean image, ε‖∇‖_q: 0 converged, 1 no better than the start (NaN: no gradient).</summary>
+    public double RelativeFosc;
+
     /// <summary>True where the clean image's gradient of the attack's loss was exactly zero (a sign of masked gradients).</summary>
     public bool ZeroGradient;
 

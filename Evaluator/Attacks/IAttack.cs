@@ -12,8 +12,15 @@ public interface IAttack
 {
     AttackSettings Settings { get; }
 
-    /// <summary>The gradient session of the loss the attack maximises (the runner evaluates the clean images with it).</summary>
-    GradientSession Session { get; }
+    /// <summary>
+    /// The model's sessions. A white-box attack evaluates its loss with <c>Sessions.For(Settings.Loss)</c> (the
+    /// runner evaluates the clean images with it too); a score-based one (<see cref="NeedsGradients"/> false) uses
+    /// the forward-only session.
+    /// </summary>
+    GradientSessions Sessions { get; }
+
+    /// <summary>False for score-based attacks, which need forward passes only and so run on any model.</summary>
+    bool NeedsGradients => true;
 
     /// <summary>
     /// Attacks every example of <paramref name="batch"/> and offers its outcome to <paramref name="results"/>[i]

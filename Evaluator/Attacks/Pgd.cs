@@ -18,13 +18,15 @@ namespace RobustEval.Evaluator.Attacks;
 /// pixels that can move. For ℓ∞ the mask changes nothing (the clip would undo those coordinates anyway). The
 /// trainer's PGD takes the same step.
 /// </remarks>
-public sealed class Pgd(GradientSession session, AttackSettings settings) : IAttack
+public sealed class Pgd(GradientSessions sessions, AttackSettings settings) : IAttack
 {
     private readonly NormBall _ball = settings.Ball;
 
     public AttackSettings Settings { get; } = settings;
 
-    public GradientSession Session { get; } = session;
+    public GradientSessions Sessions { get; } = sessions;
+
+    private GradientSession Session { get; } = sessions.For(settings.Loss);
 
     public void Run(AttackBatch batch, ResultSlice results)
     {
@@ -46,7 +48,7 @@ public sealed class Pgd(GradientSession session, AttackSettings settings) : IAtt
                 Settings.Box.Clip(xi);
             }
         }
-        var evaluator = new BatchEvaluator(Session, batch);
+        var evaluator = new BatchEvaluator(Session, batch, Settings.Draws);
         var active = Enumerable.Range(0, n).ToArray();
         int running = n;
         var nonFinite = new bool[n];

@@ -11,7 +11,9 @@ public sealed class Restarts(IAttack inner, int count) : IAttack
 {
     public AttackSettings Settings => inner.Settings;
 
-    public GradientSession Session => inner.Session;
+    public GradientSessions Sessions => inner.Sessions;
+
+    public bool NeedsGradients => inner.NeedsGradients;
 
     public int Count { get; } = count >= 1 ? count : throw new ArgumentOutOfRangeException(nameof(count));
 

@@ -11,7 +11,9 @@ public sealed class TopTargets(IAttack inner, int k) : IAttack
 {
     public AttackSettings Settings => inner.Settings;
 
-    public GradientSession Session => inner.Session;
+    public GradientSessions Sessions => inner.Sessions;
+
+    public bool NeedsGradients => inner.NeedsGradients;
 
     /// <summary>How many targets are tried (at most one fewer than the classes).</summary>
     public int K { get; } = k >= 1 ? k : throw new ArgumentOutOfRangeException(nameof(k));

@@ -29,4 +29,25 @@ public static class Scores
         Array.Sort(order, (a, b) => scores[b].CompareTo(scores[a]) is var byScore && byScore != 0 ? byScore : a.CompareTo(b));
         return order;
     }
+
+    /// <summary>
+    /// The margin loss max_{i≠y} z_i − z_y of class <paramref name="label"/> (Carlini–Wagner; Square's loss):
+    /// positive when another class scores higher. NaN when a score is not finite.
+    /// </summary>
+    public static float Margin(ReadOnlySpan<float> logits, long label)
+    {
+        float other = float.NegativeInfinity;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            if (!float.IsFinite(logits[i]))
+            {
+                return float.NaN;
+            }
+            if (i != label && logits[i] > other)
+            {
+                other = logits[i];
+            }
+        }
+        return other - logits[(int)label];
+    }
 }

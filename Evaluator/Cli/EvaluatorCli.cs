@@ -12,6 +12,8 @@ internal static class EvaluatorCli
         """)
     {
         AttackCommand.Create(),
+        AutoAttackCommand.Create(),
+        MergeCommand.Create(),
         SweepCommand.Create(),
         TransferCommands.CreateBuild(),
         TransferCommands.CreateEval(),

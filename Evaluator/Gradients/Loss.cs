@@ -44,10 +44,16 @@ public sealed class Loss
     /// <summary>Targeted margin, z_t − max_{i≠t} z_i: positive exactly when the target wins.</summary>
     public static Loss MarginTargeted { get; } = new("margin-targeted", true, 2, "z_t − max_{i≠t} z_i", () => new MarginObjective(targeted: true));
 
-    /// <summary>Every loss, in the order help texts list them.</summary>
-    public static IReadOnlyList<Loss> All { get; } = [CrossEntropy, Dlr, Margin, CrossEntropyTargeted, DlrTargeted, MarginTargeted];
+    /// <summary>
+    /// The logit difference z_t − z_y (FAB-T's linearised boundary between the true class and the target): zero on
+    /// the boundary, positive past it.
+    /// </summary>
+    public static Loss Difference { get; } = new("difference", true, 2, "z_t − z_y", () => new DifferenceObjective());
 
-    /// <summary>The command-line name: ce, dlr, margin, ce-targeted, dlr-targeted, margin-targeted.</summary>
+    /// <summary>Every loss, in the order help texts list them.</summary>
+    public static IReadOnlyList<Loss> All { get; } = [CrossEntropy, Dlr, Margin, CrossEntropyTargeted, DlrTargeted, MarginTargeted, Difference];
+
+    /// <summary>The command-line name: ce, dlr, margin, ce-targeted, dlr-targeted, margin-targeted, difference.</summary>
     public string Name { get; }
 
     /// <summary>True when the loss needs a target class per example.</summary>

@@ -5,11 +5,16 @@ using RobustEval.Evaluator.Classifiers;
 
 namespace RobustEval.Evaluator.Runtime;
 
-/// <summary>Forward-only predictions of a classifier (no gradient graph): for clean and transfer accuracy.</summary>
+/// <summary>
+/// Forward-only scores and predictions of a classifier (no gradient graph): for clean and transfer accuracy, and
+/// for score-based attacks (Square), which run on models whose graph has ops without a gradient rule.
+/// </summary>
 public sealed class PredictionSession : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _run = new();
+    private float[] _input = [];
+    private float[] _logits = [];
 
     public PredictionSession(Classifier classifier, OrtSessions sessions)
     {
@@ -19,23 +24,45 @@ public sealed class PredictionSession : IDisposable
 
     public Classifier Classifier { get; }
 
+    /// <summary>How many forward passes over a batch have run.</summary>
+    public long Evaluations { get; private set; }
+
+    /// <summary>How many images those passes covered (the padding of a fixed-batch model not counted).</summary>
+    public long ImageEvaluations { get; private set; }
+
     /// <summary>The predicted class (model index) of each image in <paramref name="pixels"/> (NCHW, [0, 1]).</summary>
     public long[] Predict(ReadOnlySpan<float> pixels, int count, int batchSize = 256)
     {
-        int size = Classifier.ImageSize;
-        int batch = Classifier.FixedBatch is { } fixedBatch ? (int)fixedBatch : Math.Max(1, Math.Min(batchSize, count));
+        var logits = Logits(pixels, count, batchSize);
         var predictions = new long[count];
-        var input = new float[batch * size];
-        var logits = new float[batch * Classifier.Classes];
+        for (int i = 0; i < count; i++)
+        {
+            predictions[i] = Scores.ArgMax(logits.AsSpan(i * Classifier.Classes, Classifier.Classes));
+        }
+        return predictions;
+    }
+
+    /// <summary>The scores (logits, [count, classes]) of each image in <paramref name="pixels"/> (NCHW, [0, 1]).</summary>
+    public float[] Logits(ReadOnlySpan<float> pixels, int count, int batchSize = 256)
+    {
+        int size = Classifier.ImageSize;
+        int classes = Classifier.Classes;
+        int batch = Classifier.FixedBatch is { } fixedBatch ? (int)fixedBatch : Math.Max(1, Math.Min(batchSize, count));
+        var result = new float[count * classes];
+        if (_input.Length < batch * size)
+        {
+            _input = new float[batch * size];
+            _logits = new float[batch * classes];
+        }
         for (int start = 0; start < count; start += batch)
         {
             int n = Math.Min(batch, count - start);
             int width = Classifier.FixedBatch is null ? n : batch;
-            pixels.Slice(start * size, n * size).CopyTo(input);
-            using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, width * size),
+            pixels.Slice(start * size, n * size).CopyTo(_input);
+            using var inputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, width * size),
                 [width, Classifier.Channels, Classifier.Height, Classifier.Width]);
-            using var outputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, logits.AsMemory(0, width * Classifier.Classes),
-                [width, Classifier.Classes]);
+            using var outputValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _logits.AsMemory(0, width * classes),
+                [width, classes]);
             try
             {
                 _session.Run(_run, [Classifier.PixelsName], [inputValue], [Classifier.LogitsName], [outputValue]);
@@ -44,12 +71,11 @@ public sealed class PredictionSession : IDisposable
             {
                 throw new UserErrorException($"ONNX Runtime failed on {Classifier.Path}: {e.Message.Split('\n')[0]}", e);
             }
-            for (int i = 0; i < n; i++)
-            {
-                predictions[start + i] = Scores.ArgMax(logits.AsSpan(i * Classifier.Classes, Classifier.Classes));
-            }
+            _logits.AsSpan(0, n * classes).CopyTo(result.AsSpan(start * classes));
+            Evaluations++;
+            ImageEvaluations += n;
         }
-        return predictions;
+        return result;
     }
 
     /// <summary>Share of <paramref name="data"/> classified correctly (labels through the label map).</summary>

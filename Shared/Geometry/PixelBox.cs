@@ -8,6 +8,9 @@ public readonly record struct PixelBox(float Lower, float Upper)
     /// <summary>Clips <paramref name="x"/> into the box, in place.</summary>
     public void Clip(Span<float> x) => SpanMath.Clamp(x, Lower, Upper);
 
+    /// <summary>One value clipped into the box.</summary>
+    public float Clip(float value) => Math.Clamp(value, Lower, Upper);
+
     /// <summary>
     /// Zeroes the gradient coordinates that cannot move in their ascent direction because the pixel already
     /// sits on the box's edge. Steepest ascent on the masked gradient spends its budget only where it can act —

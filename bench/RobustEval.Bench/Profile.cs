@@ -20,7 +20,7 @@ internal static class Profile
         {
             AttackRunner.Run(attack, subset, batch);
         }
-        var path = attack.Session.EndProfiling();
+        var path = attack.Sessions.For(attack.Settings.Loss).EndProfiling();
         using var json = JsonDocument.Parse(File.ReadAllText(path));
         var byOp = new Dictionary<string, (double Microseconds, int Calls)>();
         foreach (var e in json.RootElement.EnumerateArray())

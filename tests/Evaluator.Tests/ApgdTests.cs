@@ -55,7 +55,7 @@ public sealed class ApgdTests
         var session = Sessions.For(loss);
 
         var traced = new List<float[]>();
-        var apgd = new Attacks.Apgd(session, settings) { Trace = (_, x) => traced.Add((float[])x.Clone()) };
+        var apgd = new Attacks.Apgd(Sessions, settings) { Trace = (_, x) => traced.Add((float[])x.Clone()) };
         var batch = new AttackBatch(images, labels, targets, new float[12 * 10], null, new Random(5));
         var results = new AttackResults(12, 784).Slice(0, 12);
         for (int i = 0; i < 12; i++)

@@ -119,7 +119,7 @@ public sealed class AttackTests
         foreach (var (norm, eps) in new[] { (NormKind.Linf, 0.1f), (NormKind.L2, 1.0f), (NormKind.L1, 0.8f) })
         {
             var fgm = Attack(Settings("fgm", norm, eps));
-            var pgd = AttackRunner.Run(new Pgd(Sessions.For(Gradients.Loss.CrossEntropy), Settings("pgd", norm, eps, steps: 1, stepSize: eps) with { RandomStart = false }),
+            var pgd = AttackRunner.Run(new Pgd(Sessions, Settings("pgd", norm, eps, steps: 1, stepSize: eps) with { RandomStart = false }),
                 TrainedModel.Test.Take(60), 16);
             CollectionAssert.AreEqual(fgm.Results.Adversarial, pgd.Results.Adversarial, $"{norm}");
         }

@@ -53,6 +53,7 @@ public sealed class LossTests
             "margin-targeted" => z[t] - bestOther(t),
             "dlr" => -(z[y] - bestOther(y)) / (sorted[0] - sorted[2] + 1e-12),
             "dlr-targeted" => -(z[y] - z[t]) / (sorted[0] - 0.5 * (sorted[2] + sorted[3]) + 1e-12),
+            "difference" => z[t] - z[y],
             _ => throw new ArgumentOutOfRangeException(nameof(loss)),
         };
     }
@@ -88,6 +89,7 @@ public sealed class LossTests
     [DataRow("ce-targeted")]
     [DataRow("dlr-targeted")]
     [DataRow("margin-targeted")]
+    [DataRow("difference")]
     public void GradientMatchesCentralFiniteDifferences(string name)
     {
         // A smooth classifier (a linear map and tanh), so the only kinks are the loss's own (which class is the best

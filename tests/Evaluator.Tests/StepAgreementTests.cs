@@ -35,7 +35,7 @@ public sealed class StepAgreementTests
         var classifier = ClassifierLoader.Load(TrainedModel.Path, null, GradientChecker.Sessions);
         using var sessions = new GradientSessions(classifier, GradientChecker.Sessions);
         var settings = AttackRegistry.Resolve(new AttackRequest { Name = "pgd", Norm = norm, Eps = eps, Steps = steps, StepSize = stepSize }) with { RandomStart = false };
-        var evaluator = AttackRunner.Run(new Pgd(sessions.For(Gradients.Loss.CrossEntropy), settings), data, count).Results.Adversarial;
+        var evaluator = AttackRunner.Run(new Pgd(sessions, settings), data, count).Results.Adversarial;
 
         TorchRuntime.EnsureLoadable();
         using var network = new Network(ArchitectureCatalog.Get(ArchitectureCatalog.ShahamMnist));
