@@ -43,12 +43,13 @@ internal static class AttackCommand
                 OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
             }
             var sessions = model.Sessions(parse);
-            var classifier = model.Load(parse, sessions);
+            var classifier = model.Load(parse, sessions, requireGradients: false);
             var settings = attack.Settings(parse, radius, classifier);
             var (dataset, layout) = data.Load(parse, classifier);
             using var gradients = new GradientSessions(classifier, sessions);
+            var built = AttackRegistry.Create(settings, gradients);
             var run = ConsoleProgress.Run(settings.ToString(), dataset.Count,
-                progress => AttackRunner.Run(AttackRegistry.Create(settings, gradients), dataset, attack.BatchSize(parse, classifier), progress));
+                progress => AttackRunner.Run(built, dataset, attack.BatchSize(parse, classifier), progress));
             var summary = run.Summarize();
             var notes = Notes(classifier, run, summary);
             Print(classifier, dataset, run, summary, sessions, notes);
@@ -98,10 +99,11 @@ internal static class AttackCommand
         Console.WriteLine(Row($"perturbation {run.Settings.Norm.Symbol()}",
             $"mean {s.MeanPerturbationNorm:G4}, max {s.MaxPerturbationNorm:G4}" +
             (s.MeanSuccessfulPerturbationNorm is { } m ? $" (successful: mean {m:G4})" : "")));
-        Console.WriteLine(Row("mean FOSC", $"{s.MeanFosc:G4}"));
+        Console.WriteLine(Row("mean FOSC", run.Settings.Name is "square" or "fab" or "fab-t" ? "n/a (not a loss-maximising attack)" : $"{s.MeanFosc:G4}"));
         Console.WriteLine(Row("speed", $"{s.ImagesPerSecond:N0} images/s ({s.Seconds:F2} s)"));
-        Console.WriteLine(Row("model evaluations", $"{s.ImageEvaluations:N0} image gradients in {s.Evaluations:N0} batches" +
-            (s.Examples > 0 ? $" ({(double)s.ImageEvaluations / s.Examples:F1} per image)" : "")));
+        Console.WriteLine(Row("model evaluations", s.ForwardEvaluations > 0 && s.ImageEvaluations == 0
+            ? $"{s.ForwardEvaluations:N0} forward passes (score-based: no gradients)" + (s.Examples > 0 ? $" ({(double)s.ForwardEvaluations / s.Examples:F1} per image)" : "")
+            : $"{s.ImageEvaluations:N0} image gradients in {s.Evaluations:N0} batches" + (s.Examples > 0 ? $" ({(double)s.ImageEvaluations / s.Examples:F1} per image)" : "")));
         foreach (var note in notes)
         {
             Console.WriteLine($"note: {note}");

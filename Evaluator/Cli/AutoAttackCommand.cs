@@ -78,8 +78,7 @@ internal static class AutoAttackCommand
             var statePath = parse.GetValue(state);
 
             var sessions = model.Sessions(parse);
-            var classifier = ClassifierLoader.Load(parse.GetValue(model.Model)!, model.Preprocessing(parse), sessions, parse.GetValue(model.Output),
-                requireGradients: false);
+            var classifier = model.Load(parse, sessions, requireGradients: false);
             if (classifier.FixedBatch is { } fixedBatch && fixedBatch != batchSize && parse.GetResult(batch) is { Implicit: false })
             {
                 throw new UserErrorException($"--batch {batchSize}: {classifier.Path} takes batches of exactly {fixedBatch}; leave --batch out");

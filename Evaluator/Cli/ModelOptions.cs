@@ -56,6 +56,10 @@ internal sealed class ModelOptions
             : Classifiers.Preprocessing.FromOptions(range, mean, std, layout, map);
     }
 
-    public Classifier Load(ParseResult parse, OrtSessions sessions) =>
-        ClassifierLoader.Load(parse.GetValue(Model)!, Preprocessing(parse), sessions, parse.GetValue(Output));
+    /// <summary>
+    /// Loads the model. Without <paramref name="requireGradients"/> a model with ops that have no gradient rule loads
+    /// too (for score-based attacks); white-box attacks on it are refused when built, naming the ops.
+    /// </summary>
+    public Classifier Load(ParseResult parse, OrtSessions sessions, bool requireGradients = true) =>
+        ClassifierLoader.Load(parse.GetValue(Model)!, Preprocessing(parse), sessions, parse.GetValue(Output), requireGradients);
 }
