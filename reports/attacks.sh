@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Robust accuracy of every net of the reproduction under fixed-step PGD-20 and under APGD-CE and APGD-T (the first two
-# attacks of AutoAttack, Croce & Hein 2020), l-inf, on the nets' 1,000-image sample (Models/<data>-sample.npz):
+# Robust accuracy of every net of the reproduction under fixed-step PGD-20, under APGD-CE and APGD-T (the first two
+# attacks of AutoAttack, Croce & Hein 2020) alone, and under the whole AutoAttack ensemble (standard version: APGD-CE,
+# APGD-T, FAB-T, Square), l-inf, on the nets' 1,000-image sample (Models/<data>-sample.npz):
 #
 #   reports/attacks.sh mnist              eps 0.3 (the PGD-AT and dynamic nets' training radius)
 #   reports/attacks.sh fashion-mnist      eps 0.1
@@ -30,6 +31,7 @@ attacks=(
   "pgd20|--attack pgd --steps 20 --step-size $step"
   "apgd-ce|--attack apgd-ce"
   "apgd-t|--attack apgd-t"
+  "autoattack|"
 )
 for model in Models/"$data"-*.onnx; do
   name=$(basename "$model" .onnx)
@@ -39,8 +41,12 @@ for model in Models/"$data"-*.onnx; do
     if [ -f "$dir/results.json" ]; then continue; fi
     echo "== $name: $attack"
     start=$SECONDS
-    # shellcheck disable=SC2086
-    evaluator attack "$model" --norm linf --eps "$eps" $options --data "Models/$data-sample.npz" "${limit[@]}" --out "$dir" >/dev/null
+    if [ "$attack" = autoattack ]; then
+      evaluator autoattack "$model" --norm linf --eps "$eps" --data "Models/$data-sample.npz" "${limit[@]}" --out "$dir" >/dev/null
+    else
+      # shellcheck disable=SC2086
+      evaluator attack "$model" --norm linf --eps "$eps" $options --data "Models/$data-sample.npz" "${limit[@]}" --out "$dir" >/dev/null
+    fi
     rm -f "$dir/adversarial.npz"
     echo "   $((SECONDS - start)) s"
   done
@@ -50,22 +56,25 @@ done
 import json, math, os, sys
 out, eps = sys.argv[1], sys.argv[2]
 attacks = ["pgd20", "apgd-ce", "apgd-t"]
-print(f"\nl-inf eps {eps}; robust accuracy (95 % Wilson interval half-width on the last column), n = examples")
-print("| net | n | clean | PGD-20 | APGD-CE | APGD-T | APGD-T − PGD-20 | APGD-T time | APGD-T image gradients |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print(f"\nl-inf eps {eps}; robust accuracy (95 % Wilson interval on AutoAttack's), n = examples")
+print("| net | n | clean | PGD-20 | APGD-CE | APGD-T | AutoAttack | AutoAttack − PGD-20 | APGD-T time | AutoAttack time | flags |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for net in sorted(os.listdir(out)):
     runs = {}
     for a in attacks:
         path = os.path.join(out, net, a, "results.json")
         if os.path.exists(path):
             runs[a] = json.load(open(path))["summary"]
-    if len(runs) < 3:
+    aa_path = os.path.join(out, net, "autoattack", "results.json")
+    if len(runs) < 3 or not os.path.exists(aa_path):
         continue
+    aa = json.load(open(aa_path))
     n = runs["pgd20"]["examples"]
     acc = {a: runs[a]["adversarial_accuracy"] for a in attacks}
-    p, z = acc["apgd-t"], 1.96
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = aa["robust_accuracy_interval"]
     t = runs["apgd-t"]
-    print(f"| {net} | {n:,} | {runs['pgd20']['clean_accuracy']:.1%} | {acc['pgd20']:.1%} | {acc['apgd-ce']:.1%} | {acc['apgd-t']:.1%} ± {half:.1%} | "
-          f"{100 * (acc['apgd-t'] - acc['pgd20']):+.1f} | {t['seconds']:.0f} s | {t['image_evaluations']:,} |")
+    seconds = sum(a["seconds"] for a in aa["attacks"])
+    flags = ", ".join(f["id"] for f in aa["flags"]) or "none"
+    print(f"| {net} | {n:,} | {runs['pgd20']['clean_accuracy']:.1%} | {acc['pgd20']:.1%} | {acc['apgd-ce']:.1%} | {acc['apgd-t']:.1%} | "
+          f"{aa['robust_accuracy']:.1%} [{low:.1%}, {high:.1%}] | {100 * (aa['robust_accuracy'] - acc['pgd20']):+.1f} | {t['seconds']:.0f} s | {seconds:.0f} s | {flags} |")
 PY

@@ -8,8 +8,9 @@ namespace RobustEval.Evaluator.Tests;
 
 /// <summary>
 /// The shipped MNIST nets (Models/), on the first digits of their sample: APGD-CE and APGD-T never leave more of a
-/// net standing than fixed-step PGD-20 does at ε = 0.3. (reports/attacks.sh runs the same on all 1,000 digits
-/// for the README's table.)
+/// net standing than fixed-step PGD-20 does at ε = 0.3, and AutoAttack leaves no more than its own APGD-CE or
+/// PGD-20 on the two nets trained against that ε. (reports/attacks.sh runs the same on all 1,000 digits for the
+/// README's table.)
 /// </summary>
 [TestClass]
 [DoNotParallelize]
@@ -39,5 +40,31 @@ public sealed class ShippedNetsTests
         double pgd = Robust("pgd", 20, Eps / 4), ce = Robust("apgd-ce"), targeted = Robust("apgd-t");
         Assert.IsLessThanOrEqualTo(pgd, ce, $"{net}: APGD-CE {ce:P0} vs PGD-20 {pgd:P0}");
         Assert.IsLessThanOrEqualTo(pgd, targeted, $"{net}: APGD-T {targeted:P0} vs PGD-20 {pgd:P0}");
+    }
+
+    [TestMethod]
+    [DataRow("mnist-pgd-linf")]
+    [DataRow("mnist-dynamic-linf")]
+    public void AutoAttackLeavesNoMoreStandingThanItsApgdCeOrPgd20(string net)
+    {
+        var sessions = new OrtSessions(DeviceChoice.Cpu, threads: 2);
+        var classifier = ClassifierLoader.Load(Repository.Path("Models", $"{net}.onnx"), null, sessions);
+        var data = new DatasetCatalog(DataDirectories.Default()).Load(Repository.Path("Models", "mnist-sample.npz"), classifier.InputLayout, classifier.ClassNames).Data
+            .Take(Digits);
+        using var gradients = new GradientSessions(classifier, sessions);
+        double pgd = AttackRunner.Run(AttackRegistry.Create(new AttackRequest { Name = "pgd", Norm = NormKind.Linf, Eps = Eps, Steps = 20, StepSize = Eps / 4 }, gradients), data)
+            .Summarize().AdversarialAccuracy;
+        var plan = AutoAttackPlan.Create("standard", NormKind.Linf, Eps, seed: 1, null, classifier.Classes, gradients.GradientBlockers);
+        var run = new AutoAttack(gradients, plan, data, batchSize: 256);
+        run.Clean();
+        for (int stage = 0; stage < plan.Attacks.Count; stage++)
+        {
+            run.RunStage(stage);
+        }
+        var totals = run.Finish(classifier.Card?.CleanAccuracy).Totals;
+        double apgdCe = (double)totals.RobustAfterEach().First() / Digits;
+        Assert.IsLessThanOrEqualTo(apgdCe, totals.RobustAccuracy, $"{net}: AutoAttack {totals.RobustAccuracy:P0} vs its APGD-CE {apgdCe:P0}");
+        Assert.IsLessThanOrEqualTo(pgd, totals.RobustAccuracy, $"{net}: AutoAttack {totals.RobustAccuracy:P0} vs PGD-20 {pgd:P0}");
+        Assert.IsEmpty(totals.Flags(), $"{net}: {string.Join("; ", totals.Flags())}");
     }
 }
