@@ -30,6 +30,17 @@ internal static class ReportCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var attack = new AttackOptions(defaultAttack: "fgm", withNorm: false);
+        var autoAttack = new Option<string[]>("--autoattack")
+        {
+            Description = "Run AutoAttack on every model: NORM:EPS[:VERSION], e.g. linf:0.3 or linf:8/255:plus (several allowed; on the first --limit images). " +
+                "Its robust accuracy heads the report",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var autoAttackResults = new Option<string[]>("--autoattack-results")
+        {
+            Description = "results.json files (or their folders) of earlier evaluator autoattack or merge runs, matched to --models by SHA-256: shown as if run here",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var limit = new Option<int>("--limit") { Description = "Images attacked for sweeps and grids (clean accuracy uses all)", DefaultValueFactory = _ => 1000 };
         var fosc = new Option<string>("--fosc-attack")
         {
@@ -43,12 +54,13 @@ internal static class ReportCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all)", DefaultValueFactory = _ => 0 };
         var command = new Command("report", """
             Write a self-contained HTML robustness report (index.html, PNG/SVG figures, results.json with every number shown):
-            model table, accuracy on a transfer set (Table 1/2), accuracy against fresh attacks across eps (Fig. 3/6), training
-            curves from MODEL.metrics.jsonl (Fig. 5), FOSC histograms of PGD examples, image grids (Fig. 1/2/4) and
-            gradient-masking checks in the style of AutoAttack.
+            a RobustBench-style headline (clean and robust accuracy per threat model, with intervals and flags), model table,
+            accuracy on a transfer set (Table 1/2), AutoAttack attack by attack (--autoattack, --autoattack-results), accuracy
+            against fresh attacks across eps (Fig. 3/6), training curves from MODEL.metrics.jsonl (Fig. 5), FOSC histograms of
+            PGD examples, image grids (Fig. 1/2/4) marking the examples fooled, and AutoAttack's reliability checks.
             """)
         {
-            models, data, set, sweeps, limit, fosc, title, output, index, device, threads,
+            models, data, set, sweeps, autoAttack, autoAttackResults, limit, fosc, title, output, index, device, threads,
         };
         attack.AddTo(command);
         command.SetAction(parse =>
@@ -60,6 +72,8 @@ internal static class ReportCommand
                 Data = parse.GetValue(data),
                 TransferSet = parse.GetValue(set),
                 Sweeps = parse.GetValue(sweeps)!.Select(s => ParseSweep(s, parse, attack)).ToList(),
+                AutoAttacks = (parse.GetValue(autoAttack) ?? []).Select(AutoAttackSpec.Parse).ToList(),
+                AutoAttackResults = parse.GetValue(autoAttackResults) ?? [],
                 Limit = Math.Max(1, parse.GetValue(limit)),
                 FoscNorm = foscNorm,
                 FoscEps = foscEps,

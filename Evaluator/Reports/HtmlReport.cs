@@ -21,6 +21,8 @@ internal static class HtmlReport
         html.Append($"<p class=\"meta\">Data: {E(report.Data.Source)}; fresh attacks on the first {report.Data.AttackedExamples:N0} of its {report.Data.Examples:N0} images. " +
             $"RobustEval evaluator {E(report.EvaluatorVersion)}. Every number on this page is in <a href=\"results.json\">results.json</a>.</p>\n");
 
+        Headline(html, report);
+
         html.Append("<h2>Models</h2>\n<table id=\"models\">\n<tr><th>#</th><th>model</th><th>architecture</th><th>training</th><th>data</th>" +
             "<th>training time</th><th>training images/s</th><th>clean accuracy (card)</th><th>clean accuracy (measured)</th></tr>\n");
         foreach (var m in report.Models)
@@ -78,6 +80,7 @@ internal static class HtmlReport
             }
         }
 
+        AutoAttackTables(html, report);
         Section(html, report, "training", "Training curves");
         if (report.Fosc.Count > 0)
         {
@@ -93,7 +96,9 @@ internal static class HtmlReport
         Section(html, report, "transfer", "Transfer set sample");
         Section(html, report, "grids", "Adversarial examples");
 
-        var notes = report.Models.SelectMany(m => m.Notes.Select(n => (Model: m.Name, Note: n))).ToList();
+        var notes = report.Models.SelectMany(m => m.Notes.Select(n => (Model: m.Name, Note: n)))
+            .Concat(report.AutoAttack.SelectMany(a => a.Flags.Select(f => (Model: a.Model, Note: $"AutoAttack {a.ThreatModel}: {f}"))))
+            .ToList();
         html.Append("<h2>Can these numbers be trusted?</h2>\n");
         if (notes.Count == 0 && report.Notes.Count == 0)
         {
@@ -114,6 +119,89 @@ internal static class HtmlReport
         }
         html.Append("</body>\n</html>\n");
         return html.ToString();
+    }
+
+    /// <summary>
+    /// The headline, RobustBench-style: per model its clean accuracy and, per threat model, the robust accuracy under
+    /// the strongest attack run there (AutoAttack when it ran; else the lowest of the sweeps at their largest radius),
+    /// with n, the 95 % Wilson interval and the flags raised.
+    /// </summary>
+    private static void Headline(StringBuilder html, ReportData report)
+    {
+        var columns = report.AutoAttack.Select(a => (a.Norm, a.Eps)).Distinct().ToList();
+        var fromSweeps = report.Sweeps
+            .Select(s => (s.Norm, Eps: s.Eps.Max(), Sweep: s))
+            .Where(s => s.Eps > 0 && !columns.Contains((s.Norm, s.Eps)))
+            .GroupBy(s => (s.Norm, s.Eps))
+            .ToList();
+        if (columns.Count == 0 && fromSweeps.Count == 0)
+        {
+            return;
+        }
+        html.Append("<h2>Headline</h2>\n<table id=\"headline\">\n<tr><th>model</th><th>clean accuracy</th>");
+        foreach (var (norm, eps) in columns)
+        {
+            html.Append($"<th>{E(NormKinds.Parse(norm).Symbol())} ε = {eps.ToString("G4", CultureInfo.InvariantCulture)}<br>AutoAttack</th>");
+        }
+        foreach (var group in fromSweeps)
+        {
+            html.Append($"<th>{E(NormKinds.Parse(group.Key.Norm).Symbol())} ε = {group.Key.Eps.ToString("G4", CultureInfo.InvariantCulture)}<br>" +
+                $"strongest of {E(string.Join(", ", group.Select(g => g.Sweep.Attack.Split(' ')[0])))}</th>");
+        }
+        html.Append("<th>flags</th></tr>\n");
+        foreach (var model in report.Models)
+        {
+            html.Append($"<tr><td>{E(model.Name)}</td><td>{Percent(model.CleanAccuracy)}</td>");
+            var flags = new List<string>();
+            foreach (var (norm, eps) in columns)
+            {
+                var entry = report.AutoAttack.Where(a => a.Model == model.Name && a.Norm == norm && a.Eps == eps).MinBy(a => a.RobustAccuracy);
+                html.Append(entry is null ? "<td>—</td>" : $"<td>{Percent(entry.RobustAccuracy)} [{Percent(entry.Interval[0])}, {Percent(entry.Interval[1])}], n = {entry.Examples:N0}</td>");
+                flags.AddRange(entry?.Flags.Select(f => f.Id) ?? []);
+            }
+            foreach (var group in fromSweeps)
+            {
+                double accuracy = group.Min(g => g.Sweep.Accuracy.TryGetValue(model.Name, out var a) ? a[^1] : double.NaN);
+                int n = report.Data.AttackedExamples;
+                int robust = (int)Math.Round(accuracy * n);
+                var (lower, upper) = Attacks.Wilson.Interval(robust, n);
+                html.Append($"<td>{Percent(accuracy)} [{Percent(lower)}, {Percent(upper)}], n = {n:N0}</td>");
+            }
+            html.Append($"<td>{E(flags.Count == 0 ? "none" : string.Join(", ", flags.Distinct()))}</td></tr>\n");
+        }
+        html.Append("</table>\n<p class=\"meta\">Robust accuracy with its 95 % Wilson interval. A column headed by sweeps is an upper bound from weaker attacks; " +
+            "add <code>--autoattack NORM:EPS</code> for the number RobustBench would accept. Flags are explained under “Can these numbers be trusted?”.</p>\n");
+    }
+
+    /// <summary>AutoAttack's per-attack table: robust accuracy after each attack of the ensemble, per threat model.</summary>
+    private static void AutoAttackTables(StringBuilder html, ReportData report)
+    {
+        if (report.AutoAttack.Count == 0)
+        {
+            return;
+        }
+        html.Append("<h2>AutoAttack, attack by attack</h2>\n<p>Each attack runs on the points every earlier one left robust; the last column is the pointwise worst case, re-evaluated.</p>\n");
+        foreach (var group in report.AutoAttack.GroupBy(a => (a.ThreatModel, a.Version)))
+        {
+            var attacks = group.SelectMany(a => a.After.Select(p => p.Key)).Distinct().ToList();
+            html.Append($"<p>{E(group.Key.ThreatModel)}, version {E(group.Key.Version)}</p>\n<table class=\"autoattack\">\n<tr><th>model</th><th>n</th><th>clean</th>");
+            foreach (var attack in attacks)
+            {
+                html.Append($"<th>after {E(attack)}</th>");
+            }
+            html.Append("<th>robust accuracy [95 % interval]</th><th>source</th></tr>\n");
+            foreach (var a in group)
+            {
+                html.Append($"<tr><td>{E(a.Model)}</td><td>{a.Examples:N0}</td><td>{Percent(a.CleanAccuracy)}</td>");
+                foreach (var attack in attacks)
+                {
+                    var after = a.After.FirstOrDefault(p => p.Key == attack);
+                    html.Append(after.Key is null ? "<td>—</td>" : $"<td>{Percent(after.Value)}</td>");
+                }
+                html.Append($"<td>{Percent(a.RobustAccuracy)} [{Percent(a.Interval[0])}, {Percent(a.Interval[1])}]</td><td>{E(a.Source)}</td></tr>\n");
+            }
+            html.Append("</table>\n");
+        }
     }
 
     private static void Section(StringBuilder html, ReportData report, string section, string title)

@@ -29,6 +29,9 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         }
         var attacked = data.Take(settings.Limit);
         var set = settings.TransferSet is null ? null : TransferSet.Load(settings.TransferSet);
+        var hashes = classifiers.Select(c => TransferSetBuilder.Sha256(c.Path)).ToList();
+        var earlier = ReadAutoAttackResults(settings.AutoAttackResults, hashes);
+        var autoAttack = new List<ReportAutoAttack>();
 
         var models = new List<ReportModel>();
         var sweepAccuracy = settings.Sweeps.Select(_ => new Dictionary<string, double[]>()).ToList();
@@ -69,7 +72,30 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
                 sweepAccuracy[s][names[m]] = accuracy;
             }
             fosc.Add(FoscHistogram(gradients, attacked, names[m], m));
-            AdversarialGrid(gradients, attacked, names[m], m);
+            autoAttack.AddRange(earlier.Where(e => e.Sha256 == hashes[m]).Select(e => e.Entry with { Model = names[m] }));
+            AutoAttackResult? firstRun = null;
+            foreach (var threat in settings.AutoAttacks)
+            {
+                log($"  autoattack {threat.Version} {threat.Norm.Name()} eps {threat.Eps:G4} on {attacked.Count:N0} images");
+                var plan = AutoAttackPlan.Create(threat.Version, threat.Norm, threat.Eps, seed: 1, null, classifier.Classes, gradients.GradientBlockers);
+                var run = new AutoAttack(gradients, plan, attacked, settings.Batch);
+                run.Clean();
+                for (int stage = 0; stage < plan.Attacks.Count; stage++)
+                {
+                    run.RunStage(stage);
+                }
+                var result = run.Finish(classifier.Card?.CleanAccuracy);
+                firstRun ??= result;
+                autoAttack.Add(ReportAutoAttack.From(names[m], threat.Norm.Name(), threat.Eps, plan.Version, result.Totals, "this report"));
+            }
+            if (firstRun is not null)
+            {
+                AutoAttackGrid(firstRun, classifier, names[m], m);
+            }
+            else
+            {
+                AdversarialGrid(gradients, attacked, names[m], m);
+            }
             if (m == 0)
             {
                 // The first model is the one the single-pixel figure and the transfer-set captions describe.
@@ -135,6 +161,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             Models = models,
             Transfer = set is null ? null : new ReportTransfer { Set = settings.TransferSet!, Manifest = set.Manifest, Results = transferResults },
             Sweeps = sweeps,
+            AutoAttack = autoAttack,
             Fosc = fosc,
             Training = training,
             Figures = _figures,
@@ -178,10 +205,84 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         ImageGrid.Save(Path.Combine(directory, file),
         [
             ("original", chosen.Select(i => new GridCell(data.Image(i).ToArray(), c, h, w, $"true {Short(classes[(int)run[i].Label])}")).ToList()),
-            ("adversarial", chosen.Select(i => new GridCell(run.Adversarial(i).ToArray(), c, h, w, $"pred {Short(ClassName(classes, run[i].Prediction))}")).ToList()),
+            ("adversarial", chosen.Select(i => new GridCell(run.Adversarial(i).ToArray(), c, h, w,
+                Fooled(ClassName(classes, run[i].Prediction), run[i].Prediction != run[i].Label))).ToList()),
             ("perturbation", chosen.Select(i => new GridCell(Difference(run, data, i), c, h, w, "amplified", IsPerturbation: true)).ToList()),
         ]);
-        _figures.Add(new ReportFigure(file, null, "grids", $"{name}: originals above {attack} adversarial examples with their predictions; the last row shows the perturbation, amplified (grey = no change)."));
+        var why = sweep is not null && radii.Length > 0
+            ? $"ε = {attack.Eps:G4} is the middle radius of the first sweep ({sweep.Label} {sweep.Norm.Symbol()}), where the nets' accuracies differ most"
+            : $"ε = {attack.Eps:G4} is the default {attack.Norm.Symbol()} radius (no sweep was asked for)";
+        _figures.Add(new ReportFigure(file, null, "grids", $"{name}: originals above {attack} adversarial examples with their predictions (\"fooled\": the attack changed the class); " +
+            $"the last row shows the perturbation, amplified (grey = no change). {why}."));
+    }
+
+    /// <summary>The first AutoAttack run's final points: the strongest examples the report has, marked fooled or held.</summary>
+    private void AutoAttackGrid(AutoAttackResult result, Classifier classifier, string name, int index)
+    {
+        var data = result.Data;
+        var chosen = Enumerable.Range(0, data.Count).Where(i => result.CleanPredictions[i] == result.Labels[i]).Take(settings.GridImages).ToList();
+        if (chosen.Count == 0)
+        {
+            return;
+        }
+        var classes = classifier.ClassNames;
+        int size = data.ImageSize;
+        var (c, h, w) = (data.Channels, data.Height, data.Width);
+        float[] Point(int i) => result.Adversarial.AsSpan(i * size, size).ToArray();
+        var file = $"grid-{index + 1}.png";
+        ImageGrid.Save(Path.Combine(directory, file),
+        [
+            ("original", chosen.Select(i => new GridCell(data.Image(i).ToArray(), c, h, w, $"true {Short(classes[(int)result.Labels[i]])}")).ToList()),
+            ("AutoAttack", chosen.Select(i => new GridCell(Point(i), c, h, w,
+                Fooled(ClassName(classes, result.Predictions[i]), result.FooledBy[i] >= 0 && result.Predictions[i] != result.Labels[i]))).ToList()),
+            ("perturbation", chosen.Select(i => new GridCell(Point(i).Select((v, j) => v - data.Image(i)[j]).ToArray(), c, h, w, "amplified", IsPerturbation: true)).ToList()),
+        ]);
+        var plan = result.Plan;
+        _figures.Add(new ReportFigure(file, null, "grids",
+            $"{name}: originals above their AutoAttack ({plan}) points with the predictions (\"fooled\": some attack of the ensemble changed the class; otherwise the clean image is shown); " +
+            $"the last row shows the perturbation, amplified (grey = no change). ε = {plan.Eps:G4} is the report's first AutoAttack threat model, the one its headline table reports."));
+    }
+
+    private static string Fooled(string prediction, bool fooled) => fooled ? $"{Short(prediction)} fooled" : $"pred {Short(prediction)}";
+
+    private sealed record EarlierAutoAttack(string Sha256, ReportAutoAttack Entry);
+
+    /// <summary>
+    /// AutoAttack results of earlier runs (autoattack or merge): each must be of one of the report's models, by
+    /// SHA-256; anything else is an error before any work.
+    /// </summary>
+    private static List<EarlierAutoAttack> ReadAutoAttackResults(IReadOnlyList<string> paths, IReadOnlyList<string> hashes)
+    {
+        var found = new List<EarlierAutoAttack>();
+        foreach (var given in paths)
+        {
+            var path = Directory.Exists(given) ? Path.Combine(given, "results.json") : given;
+            if (!File.Exists(path))
+            {
+                throw new UserErrorException($"--autoattack-results {given}: no results.json there");
+            }
+            System.Text.Json.Nodes.JsonObject json;
+            AutoAttackTotals totals;
+            try
+            {
+                json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+                totals = System.Text.Json.JsonSerializer.Deserialize<AutoAttackTotals>(json["totals"]!.ToJsonString())
+                    ?? throw new System.Text.Json.JsonException("no totals");
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or NullReferenceException or InvalidOperationException)
+            {
+                throw new UserErrorException($"--autoattack-results {path}: not the results.json of evaluator autoattack or merge");
+            }
+            var sha = json["run"]?["model_sha256"]?.GetValue<string>() ?? "";
+            if (!hashes.Contains(sha))
+            {
+                throw new UserErrorException($"--autoattack-results {path}: its model (SHA-256 {sha[..Math.Min(12, sha.Length)]}…) is none of --models");
+            }
+            var plan = json["autoattack"]!;
+            found.Add(new EarlierAutoAttack(sha, ReportAutoAttack.From("", plan["norm"]!.GetValue<string>(), plan["eps"]!.GetValue<float>(),
+                plan["version"]!.GetValue<string>(), totals, path)));
+        }
+        return found;
     }
 
     private void SinglePixelGrid(GradientSessions sessions, Dataset data)

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using RobustEval.Evaluator.Transfer;
+using RobustEval.Geometry;
 
 namespace RobustEval.Evaluator.Reports;
 
@@ -23,6 +24,10 @@ internal sealed record ReportData
 
     [JsonPropertyName("sweeps")]
     public required IReadOnlyList<ReportSweep> Sweeps { get; init; }
+
+    /// <summary>AutoAttack results per model and threat model (run by the report or read from earlier runs).</summary>
+    [JsonPropertyName("autoattack")]
+    public IReadOnlyList<ReportAutoAttack> AutoAttack { get; init; } = [];
 
     [JsonPropertyName("fosc")]
     public required IReadOnlyList<ReportFosc> Fosc { get; init; }
@@ -125,6 +130,66 @@ internal sealed record ReportSweep
 
     [JsonPropertyName("figure")]
     public required string Figure { get; init; }
+}
+
+internal sealed record ReportAutoAttack
+{
+    [JsonPropertyName("model")]
+    public required string Model { get; init; }
+
+    [JsonPropertyName("norm")]
+    public required string Norm { get; init; }
+
+    [JsonPropertyName("eps")]
+    public required float Eps { get; init; }
+
+    [JsonPropertyName("version")]
+    public required string Version { get; init; }
+
+    [JsonPropertyName("examples")]
+    public required int Examples { get; init; }
+
+    [JsonPropertyName("clean_accuracy")]
+    public required double CleanAccuracy { get; init; }
+
+    [JsonPropertyName("robust_accuracy")]
+    public required double RobustAccuracy { get; init; }
+
+    [JsonPropertyName("robust_accuracy_interval")]
+    public required double[] Interval { get; init; }
+
+    /// <summary>Robust accuracy after each attack of the ensemble, in the order they ran.</summary>
+    [JsonPropertyName("after")]
+    public required IReadOnlyList<KeyValuePair<string, double>> After { get; init; }
+
+    [JsonPropertyName("flags")]
+    public required IReadOnlyList<Attacks.ReliabilityFlag> Flags { get; init; }
+
+    /// <summary>Where the numbers come from: "this report" or the results.json read.</summary>
+    [JsonPropertyName("source")]
+    public required string Source { get; init; }
+
+    /// <summary>"ℓ∞ ε=0.3".</summary>
+    public string ThreatModel => $"{NormKinds.Parse(Norm).Symbol()} ε={Eps.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)}";
+
+    public static ReportAutoAttack From(string model, string norm, float eps, string version, Attacks.AutoAttackTotals totals, string source)
+    {
+        var (lower, upper) = Attacks.Wilson.Interval(totals.Robust, totals.Examples);
+        return new ReportAutoAttack
+        {
+            Model = model,
+            Norm = norm,
+            Eps = eps,
+            Version = version,
+            Examples = totals.Examples,
+            CleanAccuracy = totals.CleanAccuracy,
+            RobustAccuracy = totals.RobustAccuracy,
+            Interval = [lower, upper],
+            After = totals.Stages.Zip(totals.RobustAfterEach(), (s, r) => KeyValuePair.Create(s.Name, totals.Examples == 0 ? 0 : (double)r / totals.Examples)).ToList(),
+            Flags = totals.Flags(),
+            Source = source,
+        };
+    }
 }
 
 internal sealed record ReportFosc

@@ -21,6 +21,26 @@ internal sealed record SweepSpec(AttackRequest Attack, IReadOnlyList<float> Radi
     public string Label => Attack.Name == "fgm" ? "FGM" : $"{Attack.Name.ToUpperInvariant()}-{At(1f).Steps}";
 }
 
+/// <summary>An AutoAttack run a report makes on every model: threat model and version.</summary>
+internal sealed record AutoAttackSpec(NormKind Norm, float Eps, string Version)
+{
+    /// <summary>"linf:0.3" or "l2:1.5:plus" (version standard by default).</summary>
+    public static AutoAttackSpec Parse(string text)
+    {
+        var parts = text.Split(':');
+        if (parts.Length is < 2 or > 3 || NormKinds.TryParse(parts[0]) is not { } norm || global::RobustEval.Cli.Fractions.TryParse(parts[1]) is not { } eps || !(eps > 0))
+        {
+            throw new UserErrorException($"--autoattack '{text}' is not NORM:EPS[:VERSION] (e.g. linf:0.3, linf:8/255:plus)");
+        }
+        var version = parts.Length == 3 ? parts[2].ToLowerInvariant() : "standard";
+        if (!AutoAttackPlan.Versions.Contains(version) || version == "custom")
+        {
+            throw new UserErrorException($"--autoattack '{text}': unknown version '{parts[2]}' ({string.Join(", ", AutoAttackPlan.Versions.Where(v => v != "custom"))})");
+        }
+        return new AutoAttackSpec(norm, (float)eps, version);
+    }
+}
+
 /// <summary>What a report covers and how hard it attacks.</summary>
 internal sealed record ReportSettings
 {
@@ -31,6 +51,12 @@ internal sealed record ReportSettings
     public string? TransferSet { get; init; }
 
     public required IReadOnlyList<SweepSpec> Sweeps { get; init; }
+
+    /// <summary>AutoAttack runs made on every model (on the first <see cref="Limit"/> images).</summary>
+    public IReadOnlyList<AutoAttackSpec> AutoAttacks { get; init; } = [];
+
+    /// <summary>results.json files (or their folders) of earlier autoattack or merge runs, matched to the models by SHA-256.</summary>
+    public IReadOnlyList<string> AutoAttackResults { get; init; } = [];
 
     /// <summary>Images attacked for sweeps (the clean accuracy uses all of the data).</summary>
     public int Limit { get; init; } = 1000;

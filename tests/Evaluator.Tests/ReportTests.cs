@@ -60,7 +60,7 @@ public sealed class ReportTests
         var hostile = HostileCopy(dir);
         var report = dir.File("report");
         Evaluator("report", "--models", TrainedModel.Path, hostile, "--data", sample, "--set", set, "--eps-sweep", "linf:0:0.2:0.1", "l2:0,1,2",
-            "--limit", "60", "--fosc-attack", "linf:0.1:5", "--out", report);
+            "--autoattack", "linf:0.15", "--limit", "60", "--fosc-attack", "linf:0.1:5", "--out", report);
 
         var html = File.ReadAllText(Path.Combine(report, "index.html"));
         Assert.DoesNotContain("<script", html, "no script element, and the hostile card's markup is escaped");
@@ -118,6 +118,54 @@ public sealed class ReportTests
         var sweepTable = await Table(page, "table.sweep[data-sweep='l2']");
         var firstModel = sweeps[1].GetProperty("accuracy").EnumerateObject().First();
         CollectionAssert.AreEqual(firstModel.Value.EnumerateArray().Select(v => HtmlReport.Percent(v.GetDouble())).ToArray(), sweepTable[1][1..].ToArray());
+
+        // The headline: per model, clean accuracy, AutoAttack's robust accuracy at ℓ∞ 0.15 and, where no AutoAttack ran (ℓ∞ 0.2, ℓ2 2), the sweeps'.
+        var headline = await Table(page, "#headline");
+        var autoAttack = root.GetProperty("autoattack").EnumerateArray().ToList();
+        Assert.HasCount(2, autoAttack);
+        StringAssert.Contains(headline[0][2], "ε = 0.15");
+        StringAssert.Contains(headline[0][3], "ε = 0.2");
+        StringAssert.Contains(headline[0][4], "ε = 2");
+        for (int i = 0; i < modelResults.Count; i++)
+        {
+            Assert.AreEqual(HtmlReport.Percent(modelResults[i].GetProperty("clean_accuracy").GetDouble()), headline[i + 1][1]);
+            var entry = autoAttack[i];
+            var interval = entry.GetProperty("robust_accuracy_interval").EnumerateArray().Select(v => HtmlReport.Percent(v.GetDouble())).ToList();
+            Assert.AreEqual($"{HtmlReport.Percent(entry.GetProperty("robust_accuracy").GetDouble())} [{interval[0]}, {interval[1]}], n = 60", headline[i + 1][2]);
+            for (int s = 0; s < 2; s++)
+            {
+                StringAssert.StartsWith(headline[i + 1][3 + s], HtmlReport.Percent(sweeps[s].GetProperty("accuracy").EnumerateObject().ElementAt(i).Value.EnumerateArray().Last().GetDouble()));
+            }
+        }
+        var perAttack = await Table(page, "table.autoattack");
+        CollectionAssert.AreEqual(new[] { "model", "n", "clean", "after apgd-ce", "after apgd-t", "after fab-t", "after square", "robust accuracy [95 % interval]", "source" },
+            perAttack[0]);
+        // The grids show AutoAttack's points, and say which were fooled and why that ε.
+        StringAssert.Contains(html, "ε = 0.15 is the report&#39;s first AutoAttack threat model");
+    }
+
+    [TestMethod]
+    public void ResultsOfEarlierAutoAttackRunsAreMatchedToTheirModels()
+    {
+        using var dir = new TempDirectory();
+        var sample = Path.Combine(Path.GetDirectoryName(TrainedModel.Path)!, "bars-sample.npz");
+        Evaluator("autoattack", TrainedModel.Path, "--norm", "linf", "--eps", "0.1", "--version", "custom", "--attacks", "fgm", "--limit", "30", "--out", dir.File("aa"));
+        var report = dir.File("report");
+        Evaluator("report", "--models", TrainedModel.Path, "--data", sample, "--autoattack-results", dir.File("aa"), "--eps-sweep", "linf:0.1", "--limit", "20",
+            "--fosc-attack", "linf:0.1:2", "--out", report);
+        using var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(report, "results.json")));
+        var entry = results.RootElement.GetProperty("autoattack")[0];
+        using var aa = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("aa"), "results.json")));
+        Assert.AreEqual(aa.RootElement.GetProperty("robust_accuracy").GetDouble(), entry.GetProperty("robust_accuracy").GetDouble());
+        Assert.AreEqual(30, entry.GetProperty("examples").GetInt32());
+        StringAssert.Contains(entry.GetProperty("source").GetString(), "results.json");
+
+        // Results of a model that is not in the report are refused before any work, and no report is written.
+        var hostile = HostileCopy(dir);
+        var (code, _, error) = EvaluatorRunner.Run("report", "--models", hostile, "--data", sample, "--autoattack-results", dir.File("aa"), "--out", dir.File("other"));
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "is none of --models");
+        Assert.IsFalse(Directory.Exists(dir.File("other")));
     }
 
     private static async Task<List<string[]>> Table(IPage page, string selector) =>
