@@ -19,7 +19,9 @@ Tasks:
 import argparse
 import ast
 import json
+import math
 import struct
+import sys
 import time
 import zipfile
 
@@ -324,6 +326,173 @@ def apgd(model, x, y, norm, eps, iterations):
     return best
 
 
+def loss_gradient(model, x, loss):
+    """Logits, per-example loss and its input gradient, for any loss of the logits."""
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    value = loss(logits)
+    (gradient,) = torch.autograd.grad(value.sum(), [x])
+    return logits.detach(), value.detach(), gradient
+
+
+def dlr_targeted(y, t):
+    def loss(z):
+        ordered, _ = z.sort(1, descending=True)
+        u = torch.arange(len(z), device=z.device)
+        return -(z[u, y] - z[u, t]) / (ordered[:, 0] - 0.5 * (ordered[:, 2] + ordered[:, 3]) + 1e-12)
+    return loss
+
+
+def apgd_points(model, x, y, eps, iterations, loss):
+    """APGD (linf) as the AutoAttack package runs it: every point all iterations; returns which points some iterate
+    misclassified and that iterate. Same schedule as apgd() above, any loss."""
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    t = torch.rand_like(x) * 2 - 1
+    current = (x + eps * t / (t.flatten(1).abs().amax(1).view(shape) + 1e-12)).clamp(0, 1)
+    lo, hi = (x - eps).clamp_min(0), (x + eps).clamp_max(1)
+    logits, value, g = loss_gradient(model, current, loss)
+    fooled = logits.argmax(1) != y
+    adversarial = current.clone()
+    best, best_g, best_loss = current.clone(), g.clone(), value.clone()
+    previous, last = current.clone(), value.clone()
+    eta = torch.full((len(x),), 2 * eps)
+    increases = torch.zeros(len(x))
+    reduced = torch.zeros(len(x), dtype=torch.bool)
+    best_at_check = best_loss.clone()
+    checkpoints, p, step = set(), 22, 22
+    while (p * iterations + 99) // 100 <= iterations:
+        checkpoints.add((p * iterations + 99) // 100)
+        step = max(step - 3, 6)
+        p += step
+    last_check = 0
+    for k in range(iterations):
+        alpha = 1.0 if k == 0 else 0.75
+        z = torch.min(torch.max(current + eta.view(shape) * g.sign(), lo), hi)
+        moved = torch.min(torch.max(current + alpha * (z - current) + (1 - alpha) * (current - previous), lo), hi)
+        previous, current = current, moved
+        logits, value, g = loss_gradient(model, current, loss)
+        newly = (logits.argmax(1) != y) & ~fooled
+        adversarial[newly] = current[newly]
+        fooled |= newly
+        increases += (value > last).float()
+        last = value
+        better = value > best_loss
+        best[better], best_g[better] = current[better], g[better]
+        best_loss = torch.where(better, value, best_loss)
+        if k + 1 in checkpoints:
+            window = k + 1 - last_check
+            restart = (increases < 0.75 * window) | (~reduced & (best_at_check >= best_loss))
+            reduced, best_at_check = restart, best_loss.clone()
+            eta = torch.where(restart, eta / 2, eta)
+            current[restart], g[restart] = best[restart], best_g[restart]
+            increases.zero_()
+            last_check = k + 1
+    return fooled, adversarial
+
+
+def project_linf_hyperplane(x, w, r):
+    """Smallest linf step d with w.d = r and x + d in [0, 1] (FAB's projection), batched: walk the sorted breakpoints."""
+    s = torch.sign(r).unsqueeze(1)
+    signed = w * s
+    a = signed.abs()
+    room = torch.where(signed > 0, 1 - x, torch.where(signed < 0, x, torch.zeros_like(x)))
+    caps, order = room.sort(1)
+    gains = a.gather(1, order)
+    before = (gains * caps).cumsum(1) - gains * caps
+    after = gains.flip(1).cumsum(1).flip(1)
+    reach = before + caps * after
+    need = r.abs().unsqueeze(1)
+    hit = reach >= need
+    k = hit.float().argmax(1, keepdim=True)
+    level = (need - before.gather(1, k)) / after.gather(1, k).clamp_min(1e-30)
+    level = torch.where(hit.any(1, keepdim=True), level, torch.full_like(level, float("inf")))
+    return torch.sign(signed) * torch.min(level, room)
+
+
+def fab_targeted(model, x, y, target, eps, iterations):
+    """FAB-T (linf) as in AutoAttack: gradient of z_t - z_y, projections of x1 and x0, alpha <= 0.1, eta 1.05, beta 0.9."""
+    u = torch.arange(len(x))
+    difference = lambda z: z[u, target] - z[u, y]
+    x0 = x.flatten(1)
+    x1 = x0.clone()
+    best = torch.full((len(x),), float("inf"))
+    _, f, g = loss_gradient(model, x1.view_as(x), difference)
+    for _ in range(iterations):
+        w = g.flatten(1)
+        d1 = project_linf_hyperplane(x1, w, -f)
+        d2 = project_linf_hyperplane(x0, w, (w * x1).sum(1) - f - (w * x0).sum(1))
+        a1, a2 = d1.abs().amax(1).clamp_min(1e-8), d2.abs().amax(1).clamp_min(1e-8)
+        alpha = (a1 / (a1 + a2)).clamp(0, 0.1).unsqueeze(1)
+        x1 = ((x1 + 1.05 * d1) * (1 - alpha) + (x0 + 1.05 * d2) * alpha).clamp(0, 1)
+        with torch.no_grad():
+            adversarial = model(x1.view_as(x)).argmax(1) != y
+        size = (x1 - x0).abs().amax(1)
+        best = torch.where(adversarial & (size < best), size, best)
+        x1 = torch.where(adversarial.unsqueeze(1), x0 + (x1 - x0) * 0.9, x1)
+        _, f, g = loss_gradient(model, x1.view_as(x), difference)
+    return best <= eps
+
+
+def square_linf(model, x, y, eps, queries):
+    """Square (linf) as in AutoAttack: vertical stripes, then one random window per query (shared by the batch)."""
+    n, c, h, w = x.shape
+    u = torch.arange(n)
+
+    def margin(z, labels):
+        others = z.clone()
+        others[torch.arange(len(z)), labels] = -float("inf")
+        return z[torch.arange(len(z)), labels] - others.amax(1)
+
+    with torch.no_grad():
+        best = (x + eps * (torch.randint(0, 2, (n, c, 1, w)) * 2 - 1)).clamp(0, 1)
+        m = margin(model(best), y)
+        for i in range(queries):
+            left = (m > 0).nonzero().squeeze(1)
+            if len(left) == 0:
+                break
+            scaled = int(i / queries * 10000)
+            p = 0.8 / 2 ** sum(scaled > b for b in (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000))
+            side = min(max(int(round(math.sqrt(p * h * w))), 1), h)
+            top, lft = int(torch.randint(0, max(h - side, 1), (1,))), int(torch.randint(0, max(w - side, 1), (1,)))
+            proposal = best[left].clone()
+            window = x[left, :, top:top + side, lft:lft + side] + eps * (torch.randint(0, 2, (len(left), c, 1, 1)) * 2 - 1)
+            proposal[:, :, top:top + side, lft:lft + side] = window.clamp(0, 1)
+            new = margin(model(proposal), y[left])
+            improved = new < m[left]
+            m[left] = torch.where(improved, new, m[left])
+            best[left[improved]] = proposal[improved]
+    return m <= 0
+
+
+def autoattack(model, x, y, eps):
+    """AutoAttack standard (linf): APGD-CE, APGD-T, FAB-T (9 targets each), Square (5,000 queries), each on the points
+    still robust. Returns the robust accuracy."""
+    with torch.no_grad():
+        clean = model(x)
+    robust = clean.argmax(1) == y
+    ranked = clean.argsort(1, descending=True)
+
+    def still():
+        return robust.nonzero().squeeze(1)
+
+    index = still()
+    fooled, _ = apgd_points(model, x[index], y[index], eps, 100, lambda z, labels=y[index]: F.cross_entropy(z, labels, reduction="none"))
+    robust[index[fooled]] = False
+    for rank in range(1, 10):
+        index = still()
+        if len(index):
+            fooled, _ = apgd_points(model, x[index], y[index], eps, 100, dlr_targeted(y[index], ranked[index, rank]))
+            robust[index[fooled]] = False
+    for rank in range(1, 10):
+        index = still()
+        if len(index):
+            robust[index[fab_targeted(model, x[index], y[index], ranked[index, rank], eps, 100)]] = False
+    index = still()
+    if len(index):
+        robust[index[square_linf(model, x[index], y[index], eps, 5000)]] = False
+    return robust.float().mean().item()
+
+
 def timed(run, images_per_call, seconds):
     run()  # warm-up
     start = time.perf_counter()
@@ -379,6 +548,12 @@ def main():
     elif args.task == "apgd":
         model.eval()
         images, seconds = timed(lambda: apgd(model, x, y, args.norm, args.eps, args.steps), len(x), args.seconds)
+    elif args.task == "autoattack":
+        model.eval()
+        start = time.perf_counter()
+        robust = autoattack(model, x, y, args.eps)
+        images, seconds = len(x), time.perf_counter() - start
+        print(f"robust accuracy {robust:.4f}", file=sys.stderr)
     elif args.task in ("train-standard", "train-robust"):
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)
         n = len(x_all)

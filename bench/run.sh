@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# RobustEval's benchmarks, side by side with PyTorch on this machine: forward, FGSM, PGD-40 and APGD-100 (evaluator), training
+# RobustEval's benchmarks, side by side with PyTorch on this machine: forward, FGSM, PGD-40, APGD-100 and a whole AutoAttack run (evaluator), training
 # epochs (trainer) and the peak memory of `evaluator attack`. Installs Debian's python3-torch when missing.
 #   bench/run.sh [--threads 2] [--rounds 3] [--seconds 3] [--only fgsm,pgd] [--out results.json] [--profile fgm|pgd|apgd]
 # The GPU variant for the trainer is bench/gpu.sh.

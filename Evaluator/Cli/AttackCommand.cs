@@ -52,6 +52,11 @@ internal static class AttackCommand
                 progress => AttackRunner.Run(built, dataset, attack.BatchSize(parse, classifier), progress));
             var summary = run.Summarize();
             var notes = Notes(classifier, run, summary);
+            if (gradients.GradientBlockers.Count > 0)
+            {
+                notes.Add($"no gradient rule for {string.Join(", ", gradients.GradientBlockers)}: white-box attacks cannot run on this model, so this number comes from {settings.Name} alone " +
+                    "(an upper bound on robust accuracy that gradient attacks usually lower)");
+            }
             Print(classifier, dataset, run, summary, sessions, notes);
             if (outDirectory is not null)
             {

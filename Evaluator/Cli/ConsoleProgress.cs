@@ -2,7 +2,7 @@ using Spectre.Console;
 
 namespace RobustEval.Evaluator.Cli;
 
-/// <summary>A progress bar over examples on a terminal; silence when the output goes to a file or a pipe.</summary>
+/// <summary>A progress bar over examples on a terminal (done, elapsed, estimated time left); silence when the output goes to a file or a pipe, as in CI.</summary>
 internal static class ConsoleProgress
 {
     public static T Run<T>(string description, int total, Func<IProgress<double>, T> work)
@@ -14,7 +14,7 @@ internal static class ConsoleProgress
         T result = default!;
         AnsiConsole.Progress()
             .AutoClear(true)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(context =>
             {
                 var task = context.AddTask(description, maxValue: total);

@@ -48,6 +48,35 @@ internal sealed class Benchmark
         };
     }
 
+    /// <summary>
+    /// A whole AutoAttack run (standard, ℓ∞) on <paramref name="data"/>, once: images/s over the whole run. The
+    /// reference runs the same four attacks as the AutoAttack package does (each on the points still robust).
+    /// </summary>
+    public static Benchmark AutoAttack(string net, Classifier classifier, Dataset data, OrtSessions sessions, float eps, string model, string dataFile)
+    {
+        var gradients = new GradientSessions(classifier, sessions);
+        return new Benchmark
+        {
+            Id = $"autoattack standard linf {eps:G3} {net} ({data.Count} images)",
+            RunOurs = _ =>
+            {
+                var plan = AutoAttackPlan.Create("standard", Geometry.NormKind.Linf, eps, seed: 1, null, classifier.Classes, gradients.GradientBlockers);
+                var clock = Stopwatch.StartNew();
+                var run = new AutoAttack(gradients, plan, data, 256);
+                run.Clean();
+                for (int stage = 0; stage < plan.Attacks.Count; stage++)
+                {
+                    run.RunStage(stage);
+                }
+                var result = run.Finish(null);
+                Console.Error.WriteLine($"  RobustEval robust accuracy {result.Totals.RobustAccuracy:F4}");
+                return data.Count / clock.Elapsed.TotalSeconds;
+            },
+            ReferenceArguments = ["autoattack", "--model", model, "--data", dataFile, "--batch", data.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--eps", eps.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+        };
+    }
+
     /// <summary>A training epoch over <paramref name="train"/>: the second of two, so start-up is not counted.</summary>
     public static Benchmark Training(string task, string net, int batch, TrainingMethod method, Dataset train, Dataset test, string work, string model,
         string dataFile, TorchSharp.torch.Device device)

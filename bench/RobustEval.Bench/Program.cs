@@ -69,6 +69,12 @@ try
     }
     var sessions = new OrtSessions(DeviceChoice.Cpu, options.Threads);
     var mnist = ClassifierLoader.Load(mnistModel, null, sessions);
+    // AutoAttack on the shipped PGD-trained net (the case it is for: most points survive the first attack), 100 digits.
+    var pgdModel = Path.Combine(root, "Models", "mnist-pgd-linf.onnx");
+    var pgdNet = ClassifierLoader.Load(pgdModel, null, sessions);
+    var digits = catalog.Load(Path.Combine(root, "Models", "mnist-sample.npz")).Data.Take(100);
+    var digitsFile = Path.Combine(work, "mnist-100.npz");
+    DatasetNpz.Save(digitsFile, digits);
     var vggClassifier = ClassifierLoader.Load(vggModel, null, sessions);
     var benchmarks = new List<Benchmark>
     {
@@ -85,6 +91,7 @@ try
         // the reference implements the same algorithm (Croce & Hein 2020, Algorithm 1) in PyTorch.
         Benchmark.Attack("apgd-100 linf", "shaham-mnist", 256, mnist, test, sessions, Attack("apgd", NormKind.Linf, 0.1f, 100, earlyStop: false), mnistModel,
             testFile, ["apgd", "--norm", "linf", "--eps", "0.1", "--steps", "100"]),
+        Benchmark.AutoAttack("mnist-pgd-linf", pgdNet, digits, sessions, 0.3f, pgdModel, digitsFile),
         Benchmark.Inference("forward", "vgg-cifar", 64, vggClassifier, cifar, sessions, vggModel, cifarFile),
         Benchmark.Attack("fgsm", "vgg-cifar", 64, vggClassifier, cifar, sessions, Attack("fgm", NormKind.Linf, 8 / 255f), vggModel, cifarFile,
             ["fgm", "--norm", "linf", "--eps", (8 / 255f).ToString(CultureInfo.InvariantCulture)]),

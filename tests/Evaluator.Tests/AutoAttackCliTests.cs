@@ -166,6 +166,7 @@ public sealed class AutoAttackCliTests
         (code, output, error) = Run("attack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--eps", "0.2", "--attack", "square", "--steps", "200");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "forward passes");
+        StringAssert.Contains(output, "note: no gradient rule for Sin (sine): white-box attacks cannot run on this model, so this number comes from square alone");
     }
 
     /// <summary>1×4×4 images into 5 classes through a Sine, which has no gradient rule.</summary>
