@@ -169,6 +169,41 @@ public sealed class AutoAttackCliTests
         StringAssert.Contains(output, "note: no gradient rule for Sin (sine): white-box attacks cannot run on this model, so this number comes from square alone");
     }
 
+    [TestMethod]
+    public void ARandomizedModelIsFlaggedAndTheRandVersionAveragesGradients()
+    {
+        using var dir = new TempDirectory();
+        // Scores plus Gaussian noise drawn on every evaluation.
+        var graph = new GraphProto { Name = "noisy" };
+        graph.Input.Add(TensorValue("x", TensorProto.Types.DataType.Float, "N", 1, 4, 4));
+        var b = new GraphBuilder(graph);
+        var flat = b.Add("Flatten", ["x"], "flat");
+        var linear = b.Add("Gemm", [flat, b.Initializer("w", Enumerable.Range(0, 5 * 16).Select(i => (float)((i * 7 % 13) - 6) / 2).ToArray(), 5, 16)], "linear",
+            Attr("transB", 1L));
+        graph.Node.Add(new NodeProto { OpType = "RandomNormalLike", Name = "noise", Input = { linear }, Output = { "noise" } });
+        b.Add("Add", [linear, "noise"], "scores");
+        graph.Output.Add(TensorValue("scores", TensorProto.Types.DataType.Float, "N", 5));
+        var model = new ModelProto { IrVersion = 8, Graph = graph };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
+        var path = dir.File("noisy.onnx");
+        OnnxFiles.Save(model, path);
+        var random = new Random(2);
+        var x = Enumerable.Range(0, 30 * 16).Select(_ => (float)random.NextDouble()).ToArray();
+        DatasetNpz.Save(dir.File("data.npz"), new Dataset(x, Enumerable.Range(0, 30).Select(i => (long)(i % 5)).ToArray(), 1, 4, 4,
+            Enumerable.Range(0, 5).Select(i => $"{i}").ToArray(), "random"));
+
+        var (code, output, error) = Run("autoattack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--eps", "0.1", "--version", "blackbox");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "flag randomized: the scores change between two identical evaluations");
+        StringAssert.Contains(output, "use --version rand");
+
+        // The rand version: APGD-CE and APGD-DLR, each gradient the mean of 20 draws (on a deterministic model, the same gradient 20 times).
+        (code, output, error) = Run("autoattack", TrainedModel.Path, "--norm", "linf", "--eps", "0.1", "--version", "rand", "--limit", "8");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "rand ℓ∞ ε=0.1: apgd-ce, apgd-dlr");
+        Assert.DoesNotContain("flag randomized", output);
+    }
+
     /// <summary>1×4×4 images into 5 classes through a Sine, which has no gradient rule.</summary>
     private static string SineModel(TempDirectory dir)
     {
