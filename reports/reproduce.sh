@@ -105,9 +105,28 @@ fi
 echo "== Table 1"
 evaluator transfer eval --set "$set_path" "${paths[@]}"
 
-echo "== report"
+# AutoAttack (standard, l-inf) on every net, on the first 1,000 test images: eps 0.3 for MNIST, 0.1 for Fashion-MNIST,
+# 8/255 for CIFAR-10. Each run's results.json is kept in reports/<data>-attacks/<net>/autoattack (reports/attacks.sh
+# adds PGD-20, APGD-CE and APGD-T beside it); a run whose results exist is skipped. The report reads them back.
 sweep_limit=1000; [ "$quick" = --quick ] && sweep_limit=100
-# Fresh FGM sweeps (the paper's Fig. 3/6), and PGD-20 at eps 0.1-0.3 to compare the PGD-trained nets.
+aa_eps=0.3; [ "$data" = fashion-mnist ] && aa_eps=0.1; [ "$data" = cifar10 ] && aa_eps=8/255
+aa_root=reports/$data-attacks; [ "$quick" = --quick ] && aa_root=$models/attacks
+aa_results=()
+for entry in "${nets[@]}"; do
+  IFS='|' read -r name _ _ <<<"$entry"
+  dir=$aa_root/$data-$name/autoattack
+  if [ ! -f "$dir/results.json" ]; then
+    echo "== AutoAttack: $data-$name"
+    timed evaluator autoattack "$models/$data-$name.onnx" --norm linf --eps "$aa_eps" --data "$sample" --limit "$sweep_limit" \
+      --state "$dir.state" --out "$dir" | tail -3
+    rm -f "$dir/adversarial.npz" "$dir.state"
+  fi
+  aa_results+=("$dir")
+done
+
+echo "== report"
+# Fresh FGM sweeps (the paper's Fig. 3/6), PGD-20 at eps 0.1-0.3 to compare the PGD-trained nets, and AutoAttack's
+# results at the top.
 timed evaluator report --models "${paths[@]}" --data "$data-test" --set "$set_path" --limit "$sweep_limit" \
-  --eps-sweep linf:0:0.3:0.025 l2:0:3:0.25 pgd20:linf:0.1,0.2,0.3 \
+  --eps-sweep linf:0:0.3:0.025 l2:0:3:0.25 pgd20:linf:0.1,0.2,0.3 --autoattack-results "${aa_results[@]}" \
   --title "Shaham et al.'s experiment on $data, reproduced with RobustEval" --out "$report" --index "$models/$data.md"
