@@ -34,7 +34,7 @@ public sealed class AutoAttack
         {
             Name = a.Name,
             Description = a.ToString(),
-            WhiteBox = AttackRegistry.Get(a.Name).Name != "square",
+            WhiteBox = a.Name != "square",
         }));
         if (State.Prediction.Length != data.Count || State.Stages.Count != plan.Attacks.Count)
         {

@@ -168,14 +168,20 @@ public sealed class Square(GradientSessions sessions, AttackSettings settings) :
         return float.NegativeInfinity;
     }
 
-    private static float[] Evaluate(PredictionSession forward, float[] points, int[] active, int running, int size)
+    private float[] _gathered = [];
+
+    /// <summary>The scores of the listed examples' points, gathered into one batch (the buffer is reused across queries).</summary>
+    private float[] Evaluate(PredictionSession forward, float[] points, int[] active, int running, int size)
     {
-        var gathered = new float[running * size];
+        if (_gathered.Length < running * size)
+        {
+            _gathered = new float[running * size];
+        }
         for (int position = 0; position < running; position++)
         {
-            points.AsSpan(active[position] * size, size).CopyTo(gathered.AsSpan(position * size));
+            points.AsSpan(active[position] * size, size).CopyTo(_gathered.AsSpan(position * size));
         }
-        return forward.Logits(gathered, running, running);
+        return forward.Logits(_gathered.AsSpan(0, running * size), running, running);
     }
 
     /// <summary>Offers the examples that are fooled at their best point; they leave <paramref name="active"/>.</summary>

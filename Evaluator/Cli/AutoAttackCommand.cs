@@ -113,6 +113,11 @@ internal static class AutoAttackCommand
                 var name = plan.Attacks[stage].Name;
                 int left = run.Left(stage).Length;
                 int current = stage;
+                if (left == 0)
+                {
+                    run.RunStage(current, null, checkpoint);
+                    continue;
+                }
                 ConsoleProgress.Run($"{name} ({left:N0} points)", left, progress =>
                 {
                     run.RunStage(current, progress, checkpoint);
