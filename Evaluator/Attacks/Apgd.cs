@@ -28,7 +28,11 @@ namespace RobustEval.Evaluator.Attacks;
 /// (the code compares it with zero), "too few increases" is strict (&lt; ρ·interval; the code uses ≤), and the
 /// second condition applies at the first checkpoint too (the code skips it there).
 /// An example that reaches the goal is recorded at that iterate; with early stopping it takes no further step.
-/// Examples that never do are recorded at their best-loss point.
+/// Examples that never do are recorded at their best-loss point. AutoAttack's ℓ1 version
+/// (<see cref="AttackSettings.DecreasingRadii"/>) runs three phases, at 3ε, 2ε and ε, each starting from the previous
+/// one's best points projected into its ball (the first from a random start in the 3ε ball); only the last counts.
+/// (AutoAttack starts each phase at the previous best point unprojected; we project, so nothing outside the ε-ball
+/// is ever evaluated as a candidate.)
 /// </remarks>
 public sealed class Apgd(GradientSessions sessions, AttackSettings settings) : IAttack
 {
@@ -67,11 +71,46 @@ public sealed class Apgd(GradientSessions sessions, AttackSettings settings) : I
         }
     }
 
+    /// <summary>
+    /// The phases of a run: (radius, iterations). One phase at ε; for ℓ1 with <see cref="AttackSettings.DecreasingRadii"/>,
+    /// AutoAttack's ℓ1 schedule: 3ε, 2ε, then ε, for ⌈0.3N⌉, ⌈0.3N⌉ and the remaining iterations.
+    /// </summary>
+    public static IReadOnlyList<(float Eps, int Iterations)> Phases(AttackSettings settings)
+    {
+        if (settings.Norm != NormKind.L1 || !settings.DecreasingRadii)
+        {
+            return [(settings.Eps, settings.Steps)];
+        }
+        int first = (int)Math.Ceiling(0.3 * settings.Steps);
+        return [(3 * settings.Eps, first), (2 * settings.Eps, first), (settings.Eps, Math.Max(settings.Steps - 2 * first, 1))];
+    }
+
     public void Run(AttackBatch batch, ResultSlice results)
+    {
+        var phases = Phases(Settings);
+        int done = 0, total = phases.Sum(p => p.Iterations);
+        float[]? start = null;
+        for (int k = 0; k < phases.Count; k++)
+        {
+            int before = done;
+            var part = batch.Progress is { } report && phases.Count > 1
+                ? batch.WithProgress(f => report((before + f * phases[k].Iterations) / total))
+                : batch;
+            start = RunPhase(part, results, phases[k].Eps, phases[k].Iterations, start, final: k == phases.Count - 1);
+            done += phases[k].Iterations;
+        }
+        batch.Progress?.Invoke(1);
+    }
+
+    /// <summary>
+    /// One APGD run at radius <paramref name="eps"/> from <paramref name="start"/> (null: a random start). Only the
+    /// <paramref name="final"/> phase offers outcomes (earlier ones may leave the ε-ball); each returns its best points,
+    /// where the next phase starts.
+    /// </summary>
+    private float[] RunPhase(AttackBatch batch, ResultSlice results, float eps, int iterations, float[]? start, bool final)
     {
         int n = batch.Count;
         int size = batch.ImageSize;
-        float eps = Settings.Eps;
         bool l1 = Settings.Norm == NormKind.L1;
         var x0 = batch.Images;
         var x = new float[n * size];
@@ -90,7 +129,28 @@ public sealed class Apgd(GradientSessions sessions, AttackSettings settings) : I
         var share = new double[n];
         var sparsityAtCheck = new int[n];
 
-        Start(batch, x);
+        if (start is null)
+        {
+            Start(batch, x, eps);
+        }
+        else
+        {
+            // The previous phase's best points, projected into this phase's smaller ℓ1 ball (inside the box), so that
+            // no point this phase evaluates or records lies outside it.
+            var delta = new float[size];
+            var bounds = new float[size];
+            for (int i = 0; i < n; i++)
+            {
+                var x0i = batch.Image(i);
+                for (int j = 0; j < size; j++)
+                {
+                    delta[j] = start[i * size + j] - x0i[j];
+                }
+                L1Ball.ProjectInBox(delta, x0i, eps, Settings.Box, bounds);
+                SpanMath.Add(x0i, delta, x.AsSpan(i * size, size));
+                Settings.Box.Clip(x.AsSpan(i * size, size));
+            }
+        }
         Trace?.Invoke(0, x);
         var evaluator = new BatchEvaluator(Session, batch, Settings.Draws);
         var active = Enumerable.Range(0, n).ToArray();
@@ -106,17 +166,17 @@ public sealed class Apgd(GradientSessions sessions, AttackSettings settings) : I
             bestPrediction[i] = evaluator.Prediction(i);
             nonFinite[i] = evaluator.NonFinite(i);
             reducedAtCheck[i] = false;
-            stepSize[i] = Settings.StepSize;
+            stepSize[i] = Settings.StepSize * (eps / Settings.Eps);
             share[i] = 0.2;
             sparsityAtCheck[i] = size;
         }
-        running = OfferReached(batch, results, evaluator, x, active, running, nonFinite, Settings.EarlyStop);
+        running = final ? OfferReached(batch, results, evaluator, x, active, running, nonFinite, Settings.EarlyStop) : running;
 
-        using var intervals = CheckpointIntervals(Settings.Steps).GetEnumerator();
+        using var intervals = CheckpointIntervals(iterations).GetEnumerator();
         intervals.MoveNext();
-        int interval = l1 ? Math.Max(4 * Settings.Steps / 100, 1) : intervals.Current;
+        int interval = l1 ? Math.Max(4 * iterations / 100, 1) : intervals.Current;
         int sinceCheck = 0;
-        for (int iteration = 0; iteration < Settings.Steps && running > 0; iteration++)
+        for (int iteration = 0; iteration < iterations && running > 0; iteration++)
         {
             float alpha = iteration > 0 ? Momentum : 1f;
             Parallel.For(0, running, Pgd.Parallelism, () => new Scratch(size), (position, _, scratch) =>
@@ -162,7 +222,7 @@ public sealed class Apgd(GradientSessions sessions, AttackSettings settings) : I
                     g.CopyTo(bestGradient.AsSpan(i * size, size));
                 }
             });
-            running = OfferReached(batch, results, evaluator, x, active, running, nonFinite, Settings.EarlyStop);
+            running = final ? OfferReached(batch, results, evaluator, x, active, running, nonFinite, Settings.EarlyStop) : running;
 
             if (++sinceCheck == interval)
             {
@@ -199,7 +259,11 @@ public sealed class Apgd(GradientSessions sessions, AttackSettings settings) : I
                     interval = intervals.Current;
                 }
             }
-            batch.Progress?.Invoke((iteration + 1.0) / Settings.Steps);
+            batch.Progress?.Invoke((iteration + 1.0) / iterations);
+        }
+        if (!final)
+        {
+            return best;
         }
         for (int position = 0; position < running; position++)
         {
@@ -208,14 +272,13 @@ public sealed class Apgd(GradientSessions sessions, AttackSettings settings) : I
                 Settings.Goal.Reached(bestPrediction[i], batch.Labels[i], batch.Target(i)), nonFinite[i], bestGradient.AsSpan(i * size, size), _ball, eps,
                 batch.Target(i));
         }
-        batch.Progress?.Invoke(1);
+        return best;
     }
 
     /// <summary>The random start: on the sphere of radius ε for ℓ∞ and ℓ2, a projected Gaussian for ℓ1, clipped to the box.</summary>
-    private void Start(AttackBatch batch, float[] x)
+    private void Start(AttackBatch batch, float[] x, float eps)
     {
         int size = batch.ImageSize;
-        float eps = Settings.Eps;
         var t = new float[size];
         var bounds = new float[size];
         for (int i = 0; i < batch.Count; i++)

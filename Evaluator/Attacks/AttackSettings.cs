@@ -50,6 +50,12 @@ public sealed record AttackSettings
     /// </summary>
     public int Draws { get; init; } = 1;
 
+    /// <summary>
+    /// ℓ1 APGD only: AutoAttack's schedule of decreasing radii (3ε, 2ε, then ε, for 30 %, 30 % and 40 % of the
+    /// iterations), which finds sparse adversarial points a run at ε alone misses (Croce &amp; Hein 2021).
+    /// </summary>
+    public bool DecreasingRadii { get; init; }
+
     public NormBall Ball => NormBall.For(Norm, Pixels);
 
     /// <summary>APGD, FAB and their presets count iterations and choose their own steps.</summary>
@@ -99,7 +105,7 @@ public sealed record AttackSettings
             ? $"{Name} {Norm.Symbol()} ε={Eps:G4}{(Norm == NormKind.L1 && Pixels > 1 ? $" ({Pixels} pixels)" : "")}"
             : $"{Name} {Norm.Symbol()} ε={Eps:G4}, {Steps} {(IsSquare ? "queries" : IsApgd ? "iterations" : $"steps of {StepSize:G4}")}" +
               $"{(RandomStart && !IsApgd && !IsSquare ? ", random start" : "")}{(Restarts > 1 ? $", {Restarts} restarts" : "")}" +
-              $"{(Draws > 1 ? $", gradients averaged over {Draws} draws" : "")}";
+              $"{(Draws > 1 ? $", gradients averaged over {Draws} draws" : "")}{(DecreasingRadii && Norm == NormKind.L1 ? ", radii 3ε, 2ε, ε" : "")}";
         if (Loss != Loss.CrossEntropy && !Name.StartsWith("fab", StringComparison.Ordinal) && !IsSquare)
         {
             text += $", {Loss.Name} loss";

@@ -26,7 +26,7 @@ public sealed record AutoAttackPlan
 
     /// <summary>
     /// The attacks of <paramref name="version"/>: standard (ℓ∞, ℓ2: APGD-CE, APGD-T, FAB-T, Square with 5,000 queries;
-    /// ℓ1: APGD-CE with 5 restarts and APGD-T), plus (APGD-CE and APGD-DLR with 5 restarts, FAB with 5 restarts,
+    /// ℓ1: APGD-CE with 5 restarts and APGD-T, both with AutoAttack's decreasing radii 3ε, 2ε, ε), plus (APGD-CE and APGD-DLR with 5 restarts, FAB with 5 restarts,
     /// Square, APGD-T, FAB-T), rand (APGD-CE and APGD-DLR, each gradient the mean of 20 draws), blackbox (Square
     /// alone) or custom (<paramref name="custom"/>, by registered name, with their defaults). Attacks the model cannot
     /// run are dropped with a flag: DLR losses below 3 (targeted: 4) classes, white-box attacks when
@@ -65,7 +65,12 @@ public sealed record AutoAttackPlan
         var attacks = new List<AttackSettings>();
         foreach (var (name, restarts, eot) in names)
         {
-            var settings = AttackRegistry.Resolve(new AttackRequest { Name = name, Norm = norm, Eps = eps, Restarts = restarts, Seed = seed }) with { Draws = eot ?? 1 };
+            // ℓ1 APGD takes AutoAttack's decreasing radii in the published versions (not in custom lists, which get the defaults).
+            var settings = AttackRegistry.Resolve(new AttackRequest { Name = name, Norm = norm, Eps = eps, Restarts = restarts, Seed = seed }) with
+            {
+                Draws = eot ?? 1,
+                DecreasingRadii = l1 && version != "custom" && name.StartsWith("apgd", StringComparison.Ordinal),
+            };
             if (settings.Loss.MinimumClasses > classes)
             {
                 flags.Add(ReliabilityFlag.DlrClasses(name, settings.Loss, classes));

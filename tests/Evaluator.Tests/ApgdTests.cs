@@ -136,6 +136,41 @@ public sealed class ApgdTests
         var checkpoints = Attacks.Apgd.CheckpointIntervals(100).Take(8).Aggregate(new List<int>(), (list, d) => { list.Add((list.Count == 0 ? 0 : list[^1]) + d); return list; });
         CollectionAssert.AreEqual(new[] { 22, 41, 57, 70, 80, 87, 93, 99 }, checkpoints);
     }
+
+    [TestMethod]
+    public void L1DecreasingRadiiRunAt3Eps2EpsThenEpsAndCountOnlyTheLast()
+    {
+        // AutoAttack's ℓ1 schedule: 3ε, 2ε and ε for ⌈0.3N⌉, ⌈0.3N⌉ and the rest of the iterations.
+        const float eps = 4f;
+        var settings = Apgd("apgd-ce", NormKind.L1, eps, 20, earlyStop: false) with { DecreasingRadii = true };
+        CollectionAssert.AreEqual(new[] { (3 * eps, 6), (2 * eps, 6), (eps, 8) }, Attacks.Apgd.Phases(settings).ToArray());
+        CollectionAssert.AreEqual(new[] { (eps, 20) }, Attacks.Apgd.Phases(settings with { DecreasingRadii = false }).ToArray());
+
+        var data = TrainedModel.Test.Take(12);
+        var images = data.Pixels.ToArray();
+        var labels = Enumerable.Range(0, 12).Select(i => data.Label(i)).ToArray();
+        var norms = new List<double>();
+        var apgd = new Attacks.Apgd(Sessions, settings)
+        {
+            Trace = (_, x) => norms.Add(Enumerable.Range(0, 12).Max(i => Enumerable.Range(0, 784).Sum(j => Math.Abs((double)x[i * 784 + j] - images[i * 784 + j])))),
+        };
+        var results = new AttackResults(12, 784).Slice(0, 12);
+        for (int i = 0; i < 12; i++)
+        {
+            results[i] = new ExampleResult { Label = labels[i], Loss = float.NegativeInfinity };
+        }
+        apgd.Run(new AttackBatch(images, labels, null, new float[12 * 10], null, new Random(3)), results);
+        // Each phase traces its start and every iteration: 7, 7 and 9 points, in balls of 3ε, 2ε and ε.
+        Assert.HasCount(7 + 7 + 9, norms);
+        Assert.IsTrue(norms.Take(7).All(r => r <= 3 * eps * (1 + 1e-5)));
+        Assert.IsGreaterThan(2 * eps, norms.Take(7).Max(), "the first phase uses the larger ball");
+        Assert.IsTrue(norms.Skip(7).Take(7).All(r => r <= 2 * eps * (1 + 1e-5)), "each phase starts inside its own ball");
+        Assert.IsTrue(norms.Skip(14).All(r => r <= eps * (1 + 1e-5)));
+        for (int i = 0; i < 12; i++)
+        {
+            Assert.IsLessThanOrEqualTo(eps * (1 + 1e-5), results[i].PerturbationNorm, $"example {i}: only the ε phase is recorded");
+        }
+    }
 }
 
 /// <summary>
