@@ -52,6 +52,21 @@ public sealed class AutoAttack
     /// <summary>Everything done so far; save it to continue later.</summary>
     public AutoAttackState State { get; }
 
+    /// <summary>
+    /// The whole run in one call: the clean pass, every attack from where the state stands, the re-evaluation (the
+    /// clean-accuracy check compares with the model card's). For progress and checkpoints, call <see cref="Clean"/>,
+    /// <see cref="RunStage"/> and <see cref="Finish"/> yourself.
+    /// </summary>
+    public AutoAttackResult Run()
+    {
+        Clean();
+        for (int stage = State.Stage; stage < Plan.Attacks.Count; stage++)
+        {
+            RunStage(stage);
+        }
+        return Finish(_sessions.Classifier.Card?.CleanAccuracy);
+    }
+
     /// <summary>The points attack <paramref name="stage"/> works on (robust after all earlier ones); fixed when it starts.</summary>
     public int[] Left(int stage) => stage == State.Stage && State.Left is { } left
         ? left

@@ -78,13 +78,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             {
                 log($"  autoattack {threat.Version} {threat.Norm.Name()} eps {threat.Eps:G4} on {attacked.Count:N0} images");
                 var plan = AutoAttackPlan.Create(threat.Version, threat.Norm, threat.Eps, seed: 1, null, classifier.Classes, gradients.GradientBlockers);
-                var run = new AutoAttack(gradients, plan, attacked, settings.Batch);
-                run.Clean();
-                for (int stage = 0; stage < plan.Attacks.Count; stage++)
-                {
-                    run.RunStage(stage);
-                }
-                var result = run.Finish(classifier.Card?.CleanAccuracy);
+                var result = new AutoAttack(gradients, plan, attacked, settings.Batch).Run();
                 firstRun ??= result;
                 autoAttack.Add(ReportAutoAttack.From(names[m], threat.Norm.Name(), threat.Eps, plan.Version, result.Totals, "this report"));
             }

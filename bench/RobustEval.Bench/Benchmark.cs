@@ -62,13 +62,7 @@ internal sealed class Benchmark
             {
                 var plan = AutoAttackPlan.Create("standard", Geometry.NormKind.Linf, eps, seed: 1, null, classifier.Classes, gradients.GradientBlockers);
                 var clock = Stopwatch.StartNew();
-                var run = new AutoAttack(gradients, plan, data, 256);
-                run.Clean();
-                for (int stage = 0; stage < plan.Attacks.Count; stage++)
-                {
-                    run.RunStage(stage);
-                }
-                var result = run.Finish(null);
+                var result = new AutoAttack(gradients, plan, data, 256).Run();
                 Console.Error.WriteLine($"  RobustEval robust accuracy {result.Totals.RobustAccuracy:F4}");
                 return data.Count / clock.Elapsed.TotalSeconds;
             },

@@ -255,13 +255,7 @@ public sealed class AutoAttackTests
             Settings("square", NormKind.Linf, eps, steps: 100),
         ];
         var plan = new AutoAttackPlan { Version = "custom", Norm = NormKind.Linf, Eps = eps, Seed = 1, Attacks = attacks };
-        var ensemble = new AutoAttack(Sessions, plan, data, batch);
-        ensemble.Clean();
-        for (int stage = 0; stage < attacks.Length; stage++)
-        {
-            ensemble.RunStage(stage);
-        }
-        var result = ensemble.Finish(null);
+        var result = new AutoAttack(Sessions, plan, data, batch).Run();
 
         // The definition, written out: each attack runs over the points still robust, in chunks of one batch seeded
         // by (attack, chunk); a point is robust when it is classified correctly and no attack fooled it.

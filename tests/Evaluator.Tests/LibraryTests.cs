@@ -42,6 +42,21 @@ public sealed class LibraryTests
     }
 
     [TestMethod]
+    public void TheReadmeAutoAttackExampleRuns()
+    {
+        var ort = new OrtSessions(DeviceChoice.Cpu);
+        var classifier = ClassifierLoader.Load(Repository.Path("Models", "mnist-pgd-linf.onnx"), ort);
+        var data = new DatasetCatalog(DataDirectories.Default()).Load(Repository.Path("Models", "mnist-sample.npz")).Data.Take(10);
+        using var gradients = new GradientSessions(classifier, ort);
+        // From README.md, "As a library":
+        var result = new AutoAttack(gradients, AutoAttackPlan.Create("standard", NormKind.Linf,
+            0.3f, seed: 1, null, classifier.Classes, gradients.GradientBlockers), data, batchSize: 256).Run();
+        Assert.AreEqual(10, result.Totals.Examples);
+        Assert.HasCount(4, result.Totals.Stages);
+        Assert.AreEqual(result.Totals.Robust, Enumerable.Range(0, 10).Count(i => result.Predictions[i] == result.Labels[i] && result.CleanPredictions[i] == result.Labels[i]));
+    }
+
+    [TestMethod]
     public void WhatALibraryUserNeedsIsPublic()
     {
         Type[] types =
@@ -50,7 +65,9 @@ public sealed class LibraryTests
             typeof(GradientSession), typeof(GradientSessions), typeof(Loss), typeof(Goal), typeof(TargetChoice), typeof(IAttack), typeof(Pgd),
             typeof(Attacks.Apgd), typeof(Restarts), typeof(TopTargets), typeof(AttackRegistry), typeof(AttackDefinition), typeof(AttackRequest),
             typeof(AttackSettings), typeof(AttackBatch), typeof(AttackResults), typeof(ResultSlice), typeof(ExampleResult), typeof(AttackRunner),
-            typeof(AttackRun), typeof(AttackSummary), typeof(Dataset), typeof(DatasetCatalog),
+            typeof(AttackRun), typeof(AttackSummary), typeof(Dataset), typeof(DatasetCatalog), typeof(Square), typeof(Fab), typeof(AutoAttack),
+            typeof(AutoAttackPlan), typeof(AutoAttackResult), typeof(AutoAttackState), typeof(AutoAttackTotals), typeof(StageTotals),
+            typeof(ReliabilityFlag), typeof(Wilson),
         ];
         Assert.IsEmpty(types.Where(t => !t.IsPublic).Select(t => t.Name).ToList());
         Assert.IsTrue(typeof(ClassifierLoader).GetMethod(nameof(ClassifierLoader.Load), [typeof(string), typeof(OrtSessions)])!.IsPublic);

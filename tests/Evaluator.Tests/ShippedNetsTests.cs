@@ -55,13 +55,7 @@ public sealed class ShippedNetsTests
         double pgd = AttackRunner.Run(AttackRegistry.Create(new AttackRequest { Name = "pgd", Norm = NormKind.Linf, Eps = Eps, Steps = 20, StepSize = Eps / 4 }, gradients), data)
             .Summarize().AdversarialAccuracy;
         var plan = AutoAttackPlan.Create("standard", NormKind.Linf, Eps, seed: 1, null, classifier.Classes, gradients.GradientBlockers);
-        var run = new AutoAttack(gradients, plan, data, batchSize: 256);
-        run.Clean();
-        for (int stage = 0; stage < plan.Attacks.Count; stage++)
-        {
-            run.RunStage(stage);
-        }
-        var totals = run.Finish(classifier.Card?.CleanAccuracy).Totals;
+        var totals = new AutoAttack(gradients, plan, data, batchSize: 256).Run().Totals;
         double apgdCe = (double)totals.RobustAfterEach().First() / Digits;
         Assert.IsLessThanOrEqualTo(apgdCe, totals.RobustAccuracy, $"{net}: AutoAttack {totals.RobustAccuracy:P0} vs its APGD-CE {apgdCe:P0}");
         Assert.IsLessThanOrEqualTo(pgd, totals.RobustAccuracy, $"{net}: AutoAttack {totals.RobustAccuracy:P0} vs PGD-20 {pgd:P0}");
