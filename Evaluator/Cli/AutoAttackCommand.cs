@@ -24,13 +24,13 @@ internal static class AutoAttackCommand
         var eps = new Option<string?>("--eps") { Description = "Radius of the ball in [0,1] pixel units, e.g. 8/255 (default: l1 1.0, l2 1.5, linf 0.1)" };
         var version = new Option<string>("--version")
         {
-            Description = "standard: linf/l2 APGD-CE, APGD-T (9 targets), FAB-T (9 targets), Square (5,000 queries); l1 APGD-CE (5 restarts), APGD-T | " +
+            Description = "standard: linf/l2 APGD-CE, APGD-T (9 targets), FAB-T (9 targets), Square (5,000 queries); l1 APGD-CE (5 restarts), APGD-T, both at radii 3eps, 2eps, then eps | " +
                 "plus: APGD-CE and APGD-DLR (5 restarts), FAB (5 restarts), Square, APGD-T, FAB-T | rand: APGD-CE and APGD-DLR averaging each gradient over 20 draws, " +
                 "for randomized models | blackbox: Square alone (runs on models with ops that have no gradient rule) | custom: the --attacks given",
             DefaultValueFactory = _ => "standard",
         };
         var attacks = new Option<string?>("--attacks") { Description = $"With --version custom: attacks to chain, comma-separated ({string.Join(", ", AttackRegistry.Names)})" };
-        var seed = new Option<int>("--seed") { Description = "Seed of every random start and query (default 1)", DefaultValueFactory = _ => 1 };
+        var seed = new Option<int>("--seed") { Description = "Seed of every random start and query", DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch") { Description = "Images per model evaluation; also the unit of work a --state file saves", DefaultValueFactory = _ => 256 };
         var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json (accuracies, per-attack table, flags, a RobustBench-style entry) and adversarial.npz" };
         var state = new Option<string?>("--state")
