@@ -76,6 +76,14 @@ internal static class AutoAttackCommand
                 OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
             }
             var statePath = parse.GetValue(state);
+            if (statePath is not null)
+            {
+                if (Directory.Exists(statePath))
+                {
+                    throw new UserErrorException($"--state {statePath} is a directory; give a file");
+                }
+                OutputPaths.EnsureWritableDirectory(Path.GetDirectoryName(Path.GetFullPath(statePath))!, "--state");
+            }
 
             var sessions = model.Sessions(parse);
             var classifier = model.Load(parse, sessions, requireGradients: false);

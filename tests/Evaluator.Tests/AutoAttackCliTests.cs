@@ -125,6 +125,7 @@ public sealed class AutoAttackCliTests
             ([TrainedModel.Path, "--norm", "l1", "--version", "blackbox"], "square runs in the linf and l2 balls"),
             ([TrainedModel.Path, .. Quick.Select(a => a == "0.08" ? "0.1" : a), "--state", state], "eps 0.08 → 0.1"),
             ([copy, .. Quick, "--state", state], "model_sha256"),
+            ([TrainedModel.Path, .. Quick, "--state", dir.Path], "is a directory"),
         })
         {
             var (code, _, error) = Run(["autoattack", .. args, "--out", dir.File("out")]);
