@@ -88,9 +88,9 @@ public sealed record AutoAttackPlan
         }
         if (attacks.Count == 0)
         {
-            throw new UserErrorException(gradientBlockers.Count > 0 && l1
-                ? $"no gradient rule for {string.Join(", ", gradientBlockers)}, so no white-box attack is possible, and square runs in the linf and l2 balls only"
-                : $"no attack of --version {version} can run on this model");
+            throw new UserErrorException(gradientBlockers.Count == 0 ? $"no attack of --version {version} can run on this model"
+                : l1 ? $"no gradient rule for {string.Join(", ", gradientBlockers)}, so no white-box attack is possible, and square runs in the linf and l2 balls only"
+                : $"no gradient rule for {string.Join(", ", gradientBlockers)}, so no white-box attack is possible and --version {version} has no other; use --version blackbox (square)");
         }
         return new AutoAttackPlan { Version = version, Norm = norm, Eps = eps, Seed = seed, Attacks = attacks, Flags = flags };
     }

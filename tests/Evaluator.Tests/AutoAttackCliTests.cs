@@ -161,6 +161,9 @@ public sealed class AutoAttackCliTests
         Assert.AreEqual("square", json["attacks"]![0]!["name"]!.GetValue<string>());
         Assert.IsLessThan(1.0, json["robust_accuracy"]!.GetValue<double>(), "square fools some points");
 
+        (code, _, error) = Run("autoattack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--version", "rand");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "--version rand has no other; use --version blackbox (square)");
         (code, _, error) = Run("attack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--attack", "apgd");
         Assert.AreEqual(2, code);
         StringAssert.Contains(error, "no gradient rule for Sin (sine), so no white-box attack is possible; --attack square");
@@ -193,15 +196,24 @@ public sealed class AutoAttackCliTests
         DatasetNpz.Save(dir.File("data.npz"), new Dataset(x, Enumerable.Range(0, 30).Select(i => (long)(i % 5)).ToArray(), 1, 4, 4,
             Enumerable.Range(0, 5).Select(i => $"{i}").ToArray(), "random"));
 
-        var (code, output, error) = Run("autoattack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--eps", "0.1", "--version", "blackbox");
+        var (code, output, error) = Run("autoattack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--eps", "0.1", "--version", "custom",
+            "--attacks", "apgd-ce");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "flag randomized: the scores change between two identical evaluations");
         StringAssert.Contains(output, "use --version rand");
 
-        // The rand version: APGD-CE and APGD-DLR, each gradient the mean of 20 draws (on a deterministic model, the same gradient 20 times).
-        (code, output, error) = Run("autoattack", TrainedModel.Path, "--norm", "linf", "--eps", "0.1", "--version", "rand", "--limit", "8");
+        // The rand version: APGD-CE and APGD-DLR, each gradient the mean of 20 draws; the noise passes no gradient.
+        (code, output, error) = Run("autoattack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--eps", "0.1", "--version", "rand", "--out", dir.File("rand"));
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "rand ℓ∞ ε=0.1: apgd-ce, apgd-dlr");
+        var attacks = Results(dir.File("rand"))["attacks"]!.AsArray();
+        StringAssert.Contains(attacks[0]!["description"]!.GetValue<string>(), "gradients averaged over 20 draws");
+        // Every iteration costs 20 gradients: far more than the 100 iterations of one draw each.
+        Assert.IsGreaterThan(20L * 100, attacks[0]!["gradient_evaluations"]!.GetValue<long>());
+
+        // On a deterministic model no flag is raised.
+        (code, output, error) = Run("autoattack", TrainedModel.Path, "--norm", "linf", "--eps", "0.1", "--version", "rand", "--limit", "8");
+        Assert.AreEqual(0, code, error);
         Assert.DoesNotContain("flag randomized", output);
     }
 
