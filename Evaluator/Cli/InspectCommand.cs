@@ -45,7 +45,7 @@ internal static class InspectCommand
             }
             Console.WriteLine(unsupportedOnPath.Count == 0
                 ? "gradients   every op between the input and the first output has a rule"
-                : $"gradients   no rule for: {string.Join(", ", unsupportedOnPath)}");
+                : $"gradients   no rule for: {string.Join(", ", unsupportedOnPath)} (white-box attacks cannot run; --attack square and autoattack --version blackbox can)");
             var card = OnnxFiles.ReadCard(proto);
             if (card is null)
             {
