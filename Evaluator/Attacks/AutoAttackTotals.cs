@@ -124,6 +124,9 @@ public sealed record AutoAttackTotals
     /// <summary>Relative FOSC above which the survivors of an APGD attack count as not converged.</summary>
     public const double FoscLimit = 0.3;
 
+    /// <summary>The fewest survivors whose mean FOSC is judged (a handful of points says little either way).</summary>
+    public const int FoscMinimumPoints = 10;
+
     /// <summary>Every flag these counts raise, with the plan's own.</summary>
     public IReadOnlyList<ReliabilityFlag> Flags()
     {
@@ -153,9 +156,11 @@ public sealed record AutoAttackTotals
         {
             flags.Add(ReliabilityFlag.BelowCard(CleanAccuracy, Wilson.Interval(CleanCorrect, Examples).Upper, card));
         }
-        foreach (var stage in Stages.Where(s => s.FoscCount > 0 && s.FoscSum / s.FoscCount > FoscLimit))
+        var unconverged = Stages.Where(s => s.FoscCount >= FoscMinimumPoints && s.FoscSum / s.FoscCount > FoscLimit)
+            .Select(s => (s.Name, s.FoscSum / s.FoscCount, s.FoscCount)).ToList();
+        if (unconverged.Count > 0)
         {
-            flags.Add(ReliabilityFlag.NotConverged(stage.FoscSum / stage.FoscCount, stage.FoscCount, stage.Name));
+            flags.Add(ReliabilityFlag.NotConverged(unconverged));
         }
         int nonFinite = CleanNonFinite + Stages.Sum(s => s.NonFinite);
         if (nonFinite > 0)

@@ -46,8 +46,9 @@ public sealed record ReliabilityFlag(
         $"clean accuracy {accuracy:P1} (95 % interval up to {upper:P1}) is far below the {card:P1} of the model card",
         "the preprocessing or the data probably differ from the training's: check --input-range, --mean, --std and the data set");
 
-    public static ReliabilityFlag NotConverged(double meanRelativeFosc, int points, string attack) => new("not-converged",
-        $"{attack}'s final iterates on the {points:N0} points that survived are far from stationary (mean relative FOSC {meanRelativeFosc:G3}; 0 is converged)",
+    public static ReliabilityFlag NotConverged(IReadOnlyList<(string Attack, double MeanRelativeFosc, int Points)> attacks) => new("not-converged",
+        "the final iterates on the points that survived are far from stationary (mean FOSC relative to ε‖∇‖; 0 is converged): " +
+        string.Join(", ", attacks.Select(a => $"{a.Attack} {a.MeanRelativeFosc:G3} on {a.Points:N0} points")),
         "the inner maximisation did not converge: run more iterations or restarts (--version plus) before trusting the number");
 
     public static ReliabilityFlag NonFinite(int count) => new("non-finite",

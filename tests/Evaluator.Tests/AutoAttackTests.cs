@@ -330,6 +330,10 @@ public sealed class AutoAttackTests
         Assert.IsEmpty(Ids(Totals(920, [Stage("apgd-ce", 10)], card: 0.95)), "within sampling error of the card");
         CollectionAssert.Contains(Ids(Totals(950, [Stage("apgd-ce", 10, fosc: 0.5, foscCount: 900)])).ToList(), "not-converged");
         Assert.IsEmpty(Ids(Totals(950, [Stage("apgd-ce", 10, fosc: 0.05, foscCount: 900)])));
+        Assert.IsEmpty(Ids(Totals(950, [Stage("apgd-ce", 10, fosc: 0.5, foscCount: 9)])), "nine survivors are too few to judge");
+        var both = Totals(950, [Stage("apgd-ce", 10, fosc: 0.5, foscCount: 900), Stage("apgd-t", 10, fosc: 0.4, foscCount: 890)]).Flags();
+        Assert.HasCount(1, both, "one flag names every attack that did not converge");
+        StringAssert.Contains(both[0].Message, "apgd-ce 0.5 on 900 points, apgd-t 0.4 on 890 points");
         CollectionAssert.Contains(Ids(Totals(950, [Stage("apgd-ce", 10)], probabilityRows: 1000)).ToList(), "probabilities");
         CollectionAssert.Contains(Ids(Totals(950, [Stage("apgd-ce", 10)], change: 0.01)).ToList(), "randomized");
 
