@@ -7,8 +7,9 @@ namespace RobustEval.Evaluator.Cli;
 internal static class EvaluatorCli
 {
     public static RootCommand Create() => new("""
-        RobustEval evaluator: white-box adversarial attacks on any ONNX image classifier. The gradient of the loss is
-        computed by a gradient graph built from the model's own ONNX graph (standard ops only), run by ONNX Runtime.
+        RobustEval evaluator: white-box adversarial attacks on any ONNX image classifier, and AutoAttack (autoattack) for
+        a robustness number to report. The gradient of the loss is computed by a gradient graph built from the model's
+        own ONNX graph (standard ops only), run by ONNX Runtime; Square needs forward passes only.
         """)
     {
         AttackCommand.Create(),
