@@ -21,10 +21,10 @@ internal static class AttackCommand
         var eps = new Option<string?>("--eps") { Description = "Radius of the ball in [0,1] pixel units, a number or a fraction such as 8/255 (default: l1 1.0, l2 1.5, linf 0.1)" };
         var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json (every number printed) and adversarial.npz (x, x_adv, y, pred, pred_adv, …)" };
         var command = new Command("attack", """
-            White-box attack on an ONNX classifier through a gradient graph built from the model itself. Prints clean and
-            adversarial (robust) accuracy, success rate, perturbation norms, mean FOSC (Wang et al.), speed and the model
-            evaluations spent. For a robustness number to trust use --attack apgd (and apgd-t): fixed-step PGD on the
-            cross-entropy overestimates robustness (Croce & Hein 2020).
+            One attack on an ONNX classifier: white-box through a gradient graph built from the model itself, or score-based
+            (square, forward passes only). Prints clean and adversarial (robust) accuracy, success rate, perturbation norms,
+            mean FOSC (Wang et al.), speed and the model evaluations spent. For a robustness number to trust use evaluator
+            autoattack: fixed-step PGD on the cross-entropy overestimates robustness (Croce & Hein 2020).
             """);
         model.AddTo(command);
         attack.AddTo(command);
