@@ -270,62 +270,6 @@ def attack(model, x, y, norm, eps, steps, step_size, random_start):
     return final.argmax(1), fosc
 
 
-def apgd(model, x, y, norm, eps, iterations):
-    """APGD with every example running all iterations: random start on the sphere, step 2 eps halved per example at the
-    checkpoints ceil(p_j N) (p = 0.22, 0.41, 0.57, ...) when under 75 % of the window's steps raised the loss or neither
-    step nor best loss moved, momentum 0.75, restarts from the best point. Written from the paper for this benchmark."""
-    shape = (-1,) + (1,) * (x.dim() - 1)
-    input_gradient(model, x, y)  # the clean evaluation every evaluator run starts with
-    t = torch.rand_like(x) * 2 - 1 if norm == "linf" else torch.randn_like(x)
-    size = t.flatten(1).abs().amax(1) if norm == "linf" else t.flatten(1).norm(dim=1)
-    current = (x + eps * t / (size.view(shape) + 1e-12)).clamp(0, 1)
-    lo, hi = (x - eps).clamp_min(0), (x + eps).clamp_max(1)
-
-    def project(p):
-        if norm == "linf":
-            return torch.min(torch.max(p, lo), hi)
-        d = p - x
-        length = d.flatten(1).norm(dim=1).view(shape)
-        return (x + d * torch.clamp(length, max=eps) / (length + 1e-12)).clamp(0, 1)
-
-    logits, g = input_gradient(model, current, y)
-    loss = F.cross_entropy(logits, y, reduction="none")
-    best, best_g, best_loss = current.clone(), g.clone(), loss.clone()
-    previous, last = current.clone(), loss.clone()
-    eta = torch.full((len(x),), 2 * eps, device=x.device)
-    increases = torch.zeros(len(x), device=x.device)
-    reduced = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-    best_at_check = best_loss.clone()
-    checkpoints, p, step = set(), 22, 22
-    while (p * iterations + 99) // 100 <= iterations:
-        checkpoints.add((p * iterations + 99) // 100)
-        step = max(step - 3, 6)
-        p += step
-    last_check = 0
-    for k in range(iterations):
-        alpha = 1.0 if k == 0 else 0.75
-        direction = g.sign() if norm == "linf" else g / (g.flatten(1).norm(dim=1).view(shape) + 1e-12)
-        z = project(current + eta.view(shape) * direction)
-        moved = project(current + alpha * (z - current) + (1 - alpha) * (current - previous))
-        previous, current = current, moved
-        logits, g = input_gradient(model, current, y)
-        loss = F.cross_entropy(logits, y, reduction="none")
-        increases += (loss > last).float()
-        last = loss
-        better = loss > best_loss
-        best[better], best_g[better] = current[better], g[better]
-        best_loss = torch.where(better, loss, best_loss)
-        if k + 1 in checkpoints:
-            window = k + 1 - last_check
-            restart = (increases < 0.75 * window) | (~reduced & (best_at_check >= best_loss))
-            reduced, best_at_check = restart, best_loss.clone()
-            eta = torch.where(restart, eta / 2, eta)
-            current[restart], g[restart] = best[restart], best_g[restart]
-            increases.zero_()
-            last_check = k + 1
-    return best
-
-
 def loss_gradient(model, x, loss):
     """Logits, per-example loss and its input gradient, for any loss of the logits."""
     x = x.detach().requires_grad_(True)
@@ -343,21 +287,32 @@ def dlr_targeted(y, t):
     return loss
 
 
-def apgd_points(model, x, y, eps, iterations, loss):
-    """APGD (linf) as the AutoAttack package runs it: every point all iterations; returns which points some iterate
-    misclassified and that iterate. Same schedule as apgd() above, any loss."""
+def apgd_run(model, x, y, norm, eps, iterations, loss):
+    """APGD with every example running all iterations: random start on the sphere, step 2 eps halved per example at the
+    checkpoints ceil(p_j N) (p = 0.22, 0.41, 0.57, ...) when under 75 % of the window's steps raised the loss or neither
+    step nor best loss moved, momentum 0.75, restarts from the best point. Written from the paper for this benchmark.
+    Returns the best-loss points, which points some iterate misclassified, and that iterate."""
     shape = (-1,) + (1,) * (x.dim() - 1)
-    t = torch.rand_like(x) * 2 - 1
-    current = (x + eps * t / (t.flatten(1).abs().amax(1).view(shape) + 1e-12)).clamp(0, 1)
+    t = torch.rand_like(x) * 2 - 1 if norm == "linf" else torch.randn_like(x)
+    size = t.flatten(1).abs().amax(1) if norm == "linf" else t.flatten(1).norm(dim=1)
+    current = (x + eps * t / (size.view(shape) + 1e-12)).clamp(0, 1)
     lo, hi = (x - eps).clamp_min(0), (x + eps).clamp_max(1)
+
+    def project(p):
+        if norm == "linf":
+            return torch.min(torch.max(p, lo), hi)
+        d = p - x
+        length = d.flatten(1).norm(dim=1).view(shape)
+        return (x + d * torch.clamp(length, max=eps) / (length + 1e-12)).clamp(0, 1)
+
     logits, value, g = loss_gradient(model, current, loss)
     fooled = logits.argmax(1) != y
     adversarial = current.clone()
     best, best_g, best_loss = current.clone(), g.clone(), value.clone()
     previous, last = current.clone(), value.clone()
-    eta = torch.full((len(x),), 2 * eps)
-    increases = torch.zeros(len(x))
-    reduced = torch.zeros(len(x), dtype=torch.bool)
+    eta = torch.full((len(x),), 2 * eps, device=x.device)
+    increases = torch.zeros(len(x), device=x.device)
+    reduced = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     best_at_check = best_loss.clone()
     checkpoints, p, step = set(), 22, 22
     while (p * iterations + 99) // 100 <= iterations:
@@ -367,8 +322,9 @@ def apgd_points(model, x, y, eps, iterations, loss):
     last_check = 0
     for k in range(iterations):
         alpha = 1.0 if k == 0 else 0.75
-        z = torch.min(torch.max(current + eta.view(shape) * g.sign(), lo), hi)
-        moved = torch.min(torch.max(current + alpha * (z - current) + (1 - alpha) * (current - previous), lo), hi)
+        direction = g.sign() if norm == "linf" else g / (g.flatten(1).norm(dim=1).view(shape) + 1e-12)
+        z = project(current + eta.view(shape) * direction)
+        moved = project(current + alpha * (z - current) + (1 - alpha) * (current - previous))
         previous, current = current, moved
         logits, value, g = loss_gradient(model, current, loss)
         newly = (logits.argmax(1) != y) & ~fooled
@@ -387,7 +343,13 @@ def apgd_points(model, x, y, eps, iterations, loss):
             current[restart], g[restart] = best[restart], best_g[restart]
             increases.zero_()
             last_check = k + 1
-    return fooled, adversarial
+    return best, fooled, adversarial
+
+
+def apgd(model, x, y, norm, eps, iterations):
+    """The APGD benchmark: the clean evaluation every evaluator run starts with, then APGD on the cross-entropy."""
+    input_gradient(model, x, y)
+    return apgd_run(model, x, y, norm, eps, iterations, lambda z: F.cross_entropy(z, y, reduction="none"))[0]
 
 
 def project_linf_hyperplane(x, w, r):
@@ -476,12 +438,12 @@ def autoattack(model, x, y, eps):
         return robust.nonzero().squeeze(1)
 
     index = still()
-    fooled, _ = apgd_points(model, x[index], y[index], eps, 100, lambda z, labels=y[index]: F.cross_entropy(z, labels, reduction="none"))
+    _, fooled, _ = apgd_run(model, x[index], y[index], "linf", eps, 100, lambda z, labels=y[index]: F.cross_entropy(z, labels, reduction="none"))
     robust[index[fooled]] = False
     for rank in range(1, 10):
         index = still()
         if len(index):
-            fooled, _ = apgd_points(model, x[index], y[index], eps, 100, dlr_targeted(y[index], ranked[index, rank]))
+            _, fooled, _ = apgd_run(model, x[index], y[index], "linf", eps, 100, dlr_targeted(y[index], ranked[index, rank]))
             robust[index[fooled]] = False
     for rank in range(1, 10):
         index = still()
