@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RobustEval.Evaluator.Attacks;
+using RobustEval.Evaluator.Reports;
 using RobustEval.IO;
 
 namespace RobustEval.Evaluator.Cli;
@@ -53,30 +54,12 @@ internal static class MergeCommand
 
     private static ShardResult Read(string directory)
     {
-        var path = Path.Combine(directory, "results.json");
-        if (!File.Exists(path))
+        var file = AutoAttackResultsFile.Read(directory, "");
+        if (file.Json["shard"] is not JsonObject shard)
         {
-            throw new UserErrorException($"{directory}: no results.json (give the --out directories of autoattack --shard runs)");
+            throw new UserErrorException($"{file.Path}: a run over all the data, not a shard (--shard i/n); nothing to merge it with");
         }
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new JsonException("empty");
-        }
-        catch (JsonException e)
-        {
-            throw new UserErrorException($"{path}: not JSON ({e.Message.Split('\n')[0]})");
-        }
-        if (json["totals"] is not JsonObject totals || json["run"] is not JsonObject)
-        {
-            throw new UserErrorException($"{path}: not the results of evaluator autoattack");
-        }
-        if (json["shard"] is not JsonObject shard)
-        {
-            throw new UserErrorException($"{path}: a run over all the data, not a shard (--shard i/n); nothing to merge it with");
-        }
-        return new ShardResult(directory, json, shard["index"]!.GetValue<int>(), shard["count"]!.GetValue<int>(),
-            totals.Deserialize<AutoAttackTotals>() ?? throw new UserErrorException($"{path}: no totals"));
+        return new ShardResult(directory, file.Json, shard["index"]!.GetValue<int>(), shard["count"]!.GetValue<int>(), file.Totals);
     }
 
     /// <summary>The shards' summed totals, after checking they are the n distinct shards of one run.</summary>

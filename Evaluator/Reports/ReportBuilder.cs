@@ -250,31 +250,15 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         var found = new List<EarlierAutoAttack>();
         foreach (var given in paths)
         {
-            var path = Directory.Exists(given) ? Path.Combine(given, "results.json") : given;
-            if (!File.Exists(path))
-            {
-                throw new UserErrorException($"--autoattack-results {given}: no results.json there");
-            }
-            System.Text.Json.Nodes.JsonObject json;
-            AutoAttackTotals totals;
-            try
-            {
-                json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-                totals = System.Text.Json.JsonSerializer.Deserialize<AutoAttackTotals>(json["totals"]!.ToJsonString())
-                    ?? throw new System.Text.Json.JsonException("no totals");
-            }
-            catch (Exception e) when (e is System.Text.Json.JsonException or NullReferenceException or InvalidOperationException)
-            {
-                throw new UserErrorException($"--autoattack-results {path}: not the results.json of evaluator autoattack or merge");
-            }
-            var sha = json["run"]?["model_sha256"]?.GetValue<string>() ?? "";
+            var file = AutoAttackResultsFile.Read(given, "--autoattack-results ");
+            var sha = file.ModelSha256;
             if (!hashes.Contains(sha))
             {
-                throw new UserErrorException($"--autoattack-results {path}: its model (SHA-256 {sha[..Math.Min(12, sha.Length)]}…) is none of --models");
+                throw new UserErrorException($"--autoattack-results {file.Path}: its model (SHA-256 {sha[..Math.Min(12, sha.Length)]}…) is none of --models");
             }
-            var plan = json["autoattack"]!;
+            var plan = file.Json["autoattack"]!;
             found.Add(new EarlierAutoAttack(sha, ReportAutoAttack.From("", plan["norm"]!.GetValue<string>(), plan["eps"]!.GetValue<float>(),
-                plan["version"]!.GetValue<string>(), totals, path)));
+                plan["version"]!.GetValue<string>(), file.Totals, file.Path)));
         }
         return found;
     }

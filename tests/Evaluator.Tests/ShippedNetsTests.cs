@@ -29,15 +29,9 @@ public sealed class ShippedNetsTests
     [DataRow("mnist-dynamic-linf")]
     public void ApgdLeavesNoMoreStandingThanPgd20(string net)
     {
-        var sessions = new OrtSessions(DeviceChoice.Cpu, threads: 2);
-        var classifier = ClassifierLoader.Load(Repository.Path("Models", $"{net}.onnx"), null, sessions);
-        var data = new DatasetCatalog(DataDirectories.Default()).Load(Repository.Path("Models", "mnist-sample.npz"), classifier.InputLayout, classifier.ClassNames).Data
-            .Take(Digits);
-        using var gradients = new GradientSessions(classifier, sessions);
-        double Robust(string attack, int? steps = null, float? stepSize = null) => AttackRunner.Run(
-            AttackRegistry.Create(new AttackRequest { Name = attack, Norm = NormKind.Linf, Eps = Eps, Steps = steps, StepSize = stepSize }, gradients), data)
-            .Summarize().AdversarialAccuracy;
-        double pgd = Robust("pgd", 20, Eps / 4), ce = Robust("apgd-ce"), targeted = Robust("apgd-t");
+        var (data, loaded) = Load(net);
+        using var gradients = loaded;
+        double pgd = Robust(gradients, data, "pgd", 20, Eps / 4), ce = Robust(gradients, data, "apgd-ce"), targeted = Robust(gradients, data, "apgd-t");
         Assert.IsLessThanOrEqualTo(pgd, ce, $"{net}: APGD-CE {ce:P0} vs PGD-20 {pgd:P0}");
         Assert.IsLessThanOrEqualTo(pgd, targeted, $"{net}: APGD-T {targeted:P0} vs PGD-20 {pgd:P0}");
     }
@@ -47,18 +41,29 @@ public sealed class ShippedNetsTests
     [DataRow("mnist-dynamic-linf")]
     public void AutoAttackLeavesNoMoreStandingThanItsApgdCeOrPgd20(string net)
     {
-        var sessions = new OrtSessions(DeviceChoice.Cpu, threads: 2);
-        var classifier = ClassifierLoader.Load(Repository.Path("Models", $"{net}.onnx"), null, sessions);
-        var data = new DatasetCatalog(DataDirectories.Default()).Load(Repository.Path("Models", "mnist-sample.npz"), classifier.InputLayout, classifier.ClassNames).Data
-            .Take(Digits);
-        using var gradients = new GradientSessions(classifier, sessions);
-        double pgd = AttackRunner.Run(AttackRegistry.Create(new AttackRequest { Name = "pgd", Norm = NormKind.Linf, Eps = Eps, Steps = 20, StepSize = Eps / 4 }, gradients), data)
-            .Summarize().AdversarialAccuracy;
-        var plan = AutoAttackPlan.Create("standard", NormKind.Linf, Eps, seed: 1, null, classifier.Classes, gradients.GradientBlockers);
+        var (data, loaded) = Load(net);
+        using var gradients = loaded;
+        double pgd = Robust(gradients, data, "pgd", 20, Eps / 4);
+        var plan = AutoAttackPlan.Create("standard", NormKind.Linf, Eps, seed: 1, null, gradients.Classifier.Classes, gradients.GradientBlockers);
         var totals = new AutoAttack(gradients, plan, data, batchSize: 256).Run().Totals;
         double apgdCe = (double)totals.RobustAfterEach().First() / Digits;
         Assert.IsLessThanOrEqualTo(apgdCe, totals.RobustAccuracy, $"{net}: AutoAttack {totals.RobustAccuracy:P0} vs its APGD-CE {apgdCe:P0}");
         Assert.IsLessThanOrEqualTo(pgd, totals.RobustAccuracy, $"{net}: AutoAttack {totals.RobustAccuracy:P0} vs PGD-20 {pgd:P0}");
         Assert.IsEmpty(totals.Flags(), $"{net}: {string.Join("; ", totals.Flags())}");
     }
+
+    /// <summary>The shipped net <paramref name="net"/> on two CPU threads, and the first digits of its sample.</summary>
+    private static (Dataset Data, GradientSessions Gradients) Load(string net)
+    {
+        var sessions = new OrtSessions(DeviceChoice.Cpu, threads: 2);
+        var classifier = ClassifierLoader.Load(Repository.Path("Models", $"{net}.onnx"), null, sessions);
+        var data = new DatasetCatalog(DataDirectories.Default()).Load(Repository.Path("Models", "mnist-sample.npz"), classifier.InputLayout, classifier.ClassNames).Data
+            .Take(Digits);
+        return (data, new GradientSessions(classifier, sessions));
+    }
+
+    /// <summary>Robust accuracy under a registered attack at ℓ∞ ε = 0.3.</summary>
+    private static double Robust(GradientSessions gradients, Dataset data, string attack, int? steps = null, float? stepSize = null) => AttackRunner.Run(
+        AttackRegistry.Create(new AttackRequest { Name = attack, Norm = NormKind.Linf, Eps = Eps, Steps = steps, StepSize = stepSize }, gradients), data)
+        .Summarize().AdversarialAccuracy;
 }
