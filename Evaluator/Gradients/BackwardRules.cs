@@ -11,7 +11,7 @@ internal static class BackwardRules
         new ConvRule(), new ConvTransposeRule(), new MaxPoolRule(), new AveragePoolRule(), new GlobalAveragePoolRule(),
         new GemmRule(), new MatMulRule(), new BatchNormalizationRule(),
         new ReshapeRule(), new TransposeRule(), new ConcatRule(), new SplitRule(), new SliceRule(), new PadRule(), new GatherRule(), new GatherElementsRule(),
-        new ReduceRule(),
+        new ReduceRule(), new FunctionRule(), new CombinationRule(), new NormalizationRule(), new IndexingRule(), new EinsumRule(),
     ];
 
     private static readonly Dictionary<string, IBackwardRule> ByOpType =
@@ -19,6 +19,31 @@ internal static class BackwardRules
 
     /// <summary>The op types that have a rule, sorted.</summary>
     public static IReadOnlyList<string> Supported { get; } = ByOpType.Keys.Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>
+    /// Ops through which no gradient flows, declared here once: integer or boolean results (shapes, sizes, indices,
+    /// comparisons, logic), random draws (RandomNormalLike and RandomUniformLike read only their input's shape,
+    /// Bernoulli and Multinomial sample), and float results that are piecewise constant in their input (Sign, Floor,
+    /// Ceil, Round, Hardmax: zero gradient almost everywhere). The gradient graph treats their outputs as
+    /// constants, so a randomized model is differentiated through its deterministic part.
+    /// </summary>
+    public static IReadOnlySet<string> NonDifferentiable { get; } = new SortedSet<string>(StringComparer.Ordinal)
+    {
+        "Shape", "Size", "ArgMax", "ArgMin", "NonZero", "Range", "ConstantOfShape", "EyeLike", "OneHot",
+        "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "BitShift",
+        "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial",
+        "Sign", "Floor", "Ceil", "Round", "Hardmax",
+    };
+
+    /// <summary>Whether <paramref name="node"/> is a default-domain op declared in <see cref="NonDifferentiable"/>.</summary>
+    public static bool PassesNoGradient(NodeProto node) => node.Domain is "" or "ai.onnx" && NonDifferentiable.Contains(node.OpType);
+
+    /// <summary>What RobustEval knows about an op type: "rule", "no gradient" (declared) or "missing".</summary>
+    public static string Status(string domain, string opType) =>
+        domain is not ("" or "ai.onnx") ? "missing"
+        : ByOpType.ContainsKey(opType) ? "rule"
+        : NonDifferentiable.Contains(opType) ? "no gradient"
+        : "missing";
 
     public static IBackwardRule? For(NodeProto node) =>
         node.Domain is "" or "ai.onnx" && ByOpType.TryGetValue(node.OpType, out var rule) ? rule : null;

@@ -46,7 +46,7 @@ internal sealed class GradientContext
             var type = (TensorProto.Types.DataType)initializer.DataType;
             return new TensorInfo(dims, new bool[dims.Length],
                 type == TensorProto.Types.DataType.Float ? TensorElementType.Float : TensorElementType.Int64,
-                type is TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Int32 ? OnnxTensors.ToInt64s(initializer) : null,
+                type is TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Bool ? OnnxTensors.ToInt64s(initializer) : null,
                 type == TensorProto.Types.DataType.Float ? OnnxTensors.ToFloats(initializer) : null);
         }
         throw new GradientException($"no shape is known for tensor '{name}'");
@@ -133,6 +133,18 @@ internal sealed class GradientContext
 
     public string ReduceSum(string x, long[] axes, bool keepDims) =>
         Op("ReduceSum", [x, Ints1D(axes)], Attr("keepdims", keepDims ? 1L : 0L));
+
+    /// <summary>
+    /// Any Reduce* op over <paramref name="axes"/> in the form the model's opset wants (axes as an input for
+    /// ReduceSum from opset 13 and for every reduction from opset 18; as an attribute before).
+    /// </summary>
+    public string Reduce(string opType, string x, long[] axes, bool keepDims) =>
+        opType == "ReduceSum" || Opset >= 18
+            ? Op(opType, [x, Ints1D(axes)], Attr("keepdims", keepDims ? 1L : 0L))
+            : Op(opType, [x], Attr("axes", axes), Attr("keepdims", keepDims ? 1L : 0L));
+
+    /// <summary>A boolean tensor as 0/1 floats.</summary>
+    public string FloatOf(string condition) => Op("Cast", [condition], Attr("to", (long)TensorProto.Types.DataType.Float));
 
     public string Transpose(string x, long[] perm) => Op("Transpose", [x], Attr("perm", perm));
 

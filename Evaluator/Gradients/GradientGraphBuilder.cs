@@ -114,22 +114,13 @@ internal static class GradientGraphBuilder
         return list[0];
     }
 
-    /// <summary>
-    /// Ops whose results do not depend differentiably on their input's values: integer results (Shape, Size,
-    /// ArgMax, ArgMin) and random draws (RandomNormalLike and RandomUniformLike take only the input's shape,
-    /// Bernoulli samples 0 or 1). No gradient flows through them, so a randomized model (noise added inside the graph)
-    /// is differentiated through its deterministic part — what AutoAttack's "rand" version averages over draws.
-    /// </summary>
-    private static bool NoGradient(NodeProto node) =>
-        node.Domain is "" or "ai.onnx" && node.OpType is "Shape" or "Size" or "ArgMax" or "ArgMin" or "RandomNormalLike" or "RandomUniformLike" or "Bernoulli";
-
     /// <summary>Float tensors whose value depends on the pixels (through any chain of nodes).</summary>
     private static HashSet<string> Dependent(GraphProto graph, string pixels, IReadOnlyDictionary<string, TensorInfo>? types)
     {
         var dependent = new HashSet<string>(StringComparer.Ordinal) { pixels };
         foreach (var node in graph.Node)
         {
-            if (NoGradient(node) || !node.Input.Any(dependent.Contains))
+            if (BackwardRules.PassesNoGradient(node) || !node.Input.Any(dependent.Contains))
             {
                 continue;
             }
@@ -153,7 +144,7 @@ internal static class GradientGraphBuilder
         var path = new List<NodeProto>();
         foreach (var node in Enumerable.Reverse(graph.Node))
         {
-            if (!node.Output.Any(needed.Contains) || !node.Input.Any(dependent.Contains) || NoGradient(node))
+            if (!node.Output.Any(needed.Contains) || !node.Input.Any(dependent.Contains) || BackwardRules.PassesNoGradient(node))
             {
                 continue;
             }

@@ -102,6 +102,9 @@ internal static class ShapeProbe
                         case TensorElementType.Int32:
                             ints = output.GetTensorDataAsSpan<int>().ToArray().Select(v => (long)v).ToArray();
                             break;
+                        case TensorElementType.Bool:
+                            ints = output.GetTensorDataAsSpan<bool>().ToArray().Select(v => v ? 1L : 0L).ToArray();
+                            break;
                         case TensorElementType.Float:
                             floats = output.GetTensorDataAsSpan<float>().ToArray();
                             break;

@@ -80,6 +80,14 @@ internal static class OnnxTensors
                 }
                 RequireLength(tensor, tensor.Int64Data.Count, count);
                 return [.. tensor.Int64Data];
+            case TensorProto.Types.DataType.Bool:
+                if (!raw.IsEmpty)
+                {
+                    RequireLength(tensor, raw.Length, count);
+                    return raw.Span.ToArray().Select(v => v != 0 ? 1L : 0L).ToArray();
+                }
+                RequireLength(tensor, tensor.Int32Data.Count, count);
+                return tensor.Int32Data.Select(v => v != 0 ? 1L : 0L).ToArray();
             case TensorProto.Types.DataType.Int32:
                 if (!raw.IsEmpty)
                 {

@@ -34,15 +34,22 @@ internal sealed class ArithmeticRule : IBackwardRule
     }
 }
 
-/// <summary>Identity-like nodes: Identity (and Dropout, which loading turns into Identity), float-to-float Cast.</summary>
+/// <summary>
+/// Identity-like nodes: Identity, float-to-float Cast and Dropout in inference mode — every form: opset 7–11 with a
+/// ratio attribute, 12+ with ratio and training_mode inputs (loading replaces Dropout by Identity anyway; the rule
+/// serves graphs differentiated as they are).
+/// </summary>
 internal sealed class PassThroughRule : IBackwardRule
 {
-    public IReadOnlyList<string> OpTypes => ["Identity", "Cast"];
+    public IReadOnlyList<string> OpTypes => ["Identity", "Cast", "Dropout"];
 
-    public string? Check(NodeProto node, GradientContext c) =>
-        node.OpType == "Cast" && GradientContext.Int(node, "to", 0) != (long)TensorProto.Types.DataType.Float
-            ? "Cast to a non-float type has no gradient"
-            : null;
+    public string? Check(NodeProto node, GradientContext c) => node.OpType switch
+    {
+        "Cast" when GradientContext.Int(node, "to", 0) != (long)TensorProto.Types.DataType.Float => "Cast to a non-float type has no gradient",
+        "Dropout" when node.Input.Count > 2 && node.Input[2].Length > 0 && c.Ints(node.Input[2]) is not [0] =>
+            "Dropout in training mode (random masks) has no rule; RobustEval evaluates models in inference mode",
+        _ => null,
+    };
 
     public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c) => [dOut[0]];
 }
