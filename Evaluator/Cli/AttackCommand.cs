@@ -43,7 +43,7 @@ internal static class AttackCommand
                 OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
             }
             var sessions = model.Sessions(parse);
-            var classifier = model.Load(parse, sessions, requireGradients: false);
+            var classifier = model.Load(parse, sessions, requireGradients: false, data: data);
             var settings = attack.Settings(parse, radius, classifier);
             var (dataset, layout) = data.Load(parse, classifier);
             using var gradients = new GradientSessions(classifier, sessions);

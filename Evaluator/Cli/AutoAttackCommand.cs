@@ -86,7 +86,7 @@ internal static class AutoAttackCommand
             }
 
             var sessions = model.Sessions(parse);
-            var classifier = model.Load(parse, sessions, requireGradients: false);
+            var classifier = model.Load(parse, sessions, requireGradients: false, data: data);
             if (classifier.FixedBatch is { } fixedBatch && fixedBatch != batchSize && parse.GetResult(batch) is { Implicit: false })
             {
                 throw new UserErrorException($"--batch {batchSize}: {classifier.Path} takes batches of exactly {fixedBatch}; leave --batch out");

@@ -21,6 +21,12 @@ internal sealed class DataOptions
         command.Options.Add(Limit);
     }
 
+    /// <summary>
+    /// The image size of the --data images (null without --data), for a model whose input size is dynamic: read
+    /// before the model is loaded, with the layout guessed from the file's shape.
+    /// </summary>
+    public InputSize? Size(ParseResult parse) => InputSize.FromData(parse.GetValue(Data));
+
     /// <summary>The data to attack and the layout its file uses (results are written back in it).</summary>
     public (Dataset Data, ImageLayout Layout) Load(ParseResult parse, Classifier classifier)
     {

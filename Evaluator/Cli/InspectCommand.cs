@@ -10,9 +10,17 @@ internal static class InspectCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "ONNX file" };
-        var command = new Command("inspect", "Show an ONNX model's inputs, outputs, opset, op counts, which ops have gradient rules, and its model card")
+        var inputShape = new Option<string?>("--input-shape")
         {
-            model,
+            Description = "C,H,W: also load the model at this image size (for an input whose size is dynamic) and report whether it runs",
+        };
+        var command = new Command("inspect", """
+            Show an ONNX model's inputs, outputs, opset, op counts with each op's gradient status (rule: has a backward rule;
+            no gradient: declared non-differentiable, e.g. Shape, comparisons, Floor; missing: blocks white-box attacks when it lies
+            between the input and the scores), and its model card.
+            """)
+        {
+            model, inputShape,
         };
         command.SetAction(parse =>
         {
@@ -37,15 +45,27 @@ internal static class InspectCommand
             var unsupportedOnPath = inputs.Count == 1 && graph.Output.Count > 0
                 ? GradientGraphBuilder.Unsupported(graph, inputs[0].Name, graph.Output[0].Name)
                 : [];
-            Console.WriteLine("ops (count, gradient rule):");
+            Console.WriteLine("ops (count, gradient):");
             foreach (var group in graph.Node.GroupBy(n => (n.Domain.Length == 0 ? "" : n.Domain + ".") + n.OpType).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal))
             {
-                bool hasRule = BackwardRules.For(group.First()) is not null;
-                Console.WriteLine($"  {group.Key,-24}{group.Count(),6}  {(hasRule ? "yes" : "no")}");
+                var first = group.First();
+                Console.WriteLine($"  {group.Key,-24}{group.Count(),6}  {BackwardRules.Status(first.Domain, first.OpType)}");
             }
             Console.WriteLine(unsupportedOnPath.Count == 0
                 ? "gradients   every op between the input and the first output has a rule"
                 : $"gradients   no rule for: {string.Join(", ", unsupportedOnPath)} (white-box attacks cannot run; --attack square and autoattack --version blackbox can)");
+            if (parse.GetValue(inputShape) is { } shapeText)
+            {
+                var size = Classifiers.InputSize.Parse(shapeText);
+                var sessions = new OrtSessions(DeviceChoice.Cpu, threads: 0);
+                var classifier = ClassifierLoader.Load(path, null, sessions, requireGradients: false, size: size);
+                Console.WriteLine($"probe       runs at {classifier.Channels}x{classifier.Height}x{classifier.Width} ({classifier.InputLayout}), {classifier.Classes} classes");
+            }
+            else if (inputs.Count == 1 && inputs[0].Type?.TensorType?.Shape?.Dim is { Count: 4 } dims
+                && dims.Skip(1).Any(d => d.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue || d.DimValue < 1))
+            {
+                Console.WriteLine("image size  dynamic: commands take it from --data, or give --input-shape C,H,W");
+            }
             var card = OnnxFiles.ReadCard(proto);
             if (card is null)
             {

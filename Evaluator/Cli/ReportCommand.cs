@@ -63,6 +63,8 @@ internal static class ReportCommand
             models, data, set, sweeps, autoAttack, autoAttackResults, limit, fosc, title, output, index, device, threads,
         };
         attack.AddTo(command);
+        var preprocessing = new PreprocessingOptions();
+        preprocessing.AddTo(command);
         command.SetAction(parse =>
         {
             var (foscNorm, foscEps, foscSteps) = ParseFosc(parse.GetValue(fosc)!);
@@ -80,6 +82,8 @@ internal static class ReportCommand
                 FoscSteps = foscSteps,
                 Title = parse.GetValue(title)!,
                 Batch = attack.BatchSize(parse),
+                Preprocessing = preprocessing.Resolve(parse),
+                InputSize = preprocessing.Size(parse),
             };
             var target = Path.GetFullPath(parse.GetValue(output)!);
             var parent = Path.GetDirectoryName(target)!;

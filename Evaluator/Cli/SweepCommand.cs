@@ -43,7 +43,7 @@ internal static class SweepCommand
                 OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
             }
             var sessions = model.Sessions(parse);
-            var classifier = model.Load(parse, sessions);
+            var classifier = model.Load(parse, sessions, data: data);
             var request = attack.Request(parse, radii.Max(), classifier);
             var settings = radii.Select(r => r > 0 ? AttackRegistry.Resolve(request with { Eps = r }) : null).ToList();
             var (dataset, _) = data.Load(parse, classifier);

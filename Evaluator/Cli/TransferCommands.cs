@@ -37,6 +37,8 @@ internal static class TransferCommands
             source, data, norms, eps, limit, output, device, threads,
         };
         attack.AddTo(build);
+        var preprocessing = new PreprocessingOptions();
+        preprocessing.AddTo(build);
         build.SetAction(parse =>
         {
             var radii = ParseRadii(parse.GetValue(norms), parse.GetValue(eps)!);
@@ -55,8 +57,9 @@ internal static class TransferCommands
             }
             OutputPaths.EnsureWritableDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!, "--out");
             var sessions = new OrtSessions(OrtSessions.ParseDevice(parse.GetValue(device)!), parse.GetValue(threads), n => Console.Error.WriteLine($"notice: {n}"));
-            var classifier = ClassifierLoader.Load(parse.GetValue(source)!, null, sessions);
             var spec = parse.GetValue(data)!;
+            var classifier = ClassifierLoader.Load(parse.GetValue(source)!, preprocessing.Resolve(parse), sessions,
+                size: preprocessing.Size(parse), sizeFromData: () => InputSize.FromData(spec));
             var (dataset, _) = new DatasetCatalog(DataDirectories.Default()).Load(spec, classifier.InputLayout, classifier.ClassNames);
             if (parse.GetValue(limit) is { } n)
             {
@@ -102,12 +105,14 @@ internal static class TransferCommands
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all)", DefaultValueFactory = _ => 0 };
         var eval = new Command("eval", """
             Each model's accuracy on a transfer set, overall and per norm, beside its clean test accuracy (the shape of
-            Shaham et al.'s Tables 1-2). Third-party models: put their preprocessing (input_range, mean, std, layout,
-            label_map) in MODEL.onnx.json next to them.
+            Shaham et al.'s Tables 1-2). Third-party models: give their preprocessing with --input-range, --mean, --std,
+            --layout, --label-map (applied to every model named), or put it in MODEL.onnx.json next to each.
             """)
         {
             models, set, data, output, device, threads,
         };
+        var preprocessing = new PreprocessingOptions();
+        preprocessing.AddTo(eval);
         eval.SetAction(parse =>
         {
             var transfer = TransferSet.Load(parse.GetValue(set)!);
@@ -122,7 +127,8 @@ internal static class TransferCommands
             foreach (var path in parse.GetValue(models)!)
             {
                 // Transfer accuracy needs predictions only: models without gradient rules can be compared too.
-                var classifier = ClassifierLoader.Load(path, null, sessions, requireGradients: false);
+                var classifier = ClassifierLoader.Load(path, preprocessing.Resolve(parse), sessions, requireGradients: false,
+                    size: preprocessing.Size(parse), sizeFromData: () => InputSize.FromData(cleanSpec));
                 TransferEvaluation.CheckLabels(classifier, transfer);
                 Dataset? clean = null;
                 try

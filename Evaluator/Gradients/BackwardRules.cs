@@ -21,7 +21,7 @@ internal static class BackwardRules
     public static IReadOnlyList<string> Supported { get; } = ByOpType.Keys.Order(StringComparer.Ordinal).ToArray();
 
     /// <summary>
-    /// Ops through which no gradient flows, declared here once: integer or boolean results (shapes, sizes, indices,
+    /// Ops through which no gradient flows, declared here once: constants, integer or boolean results (shapes, sizes, indices,
     /// comparisons, logic), random draws (RandomNormalLike and RandomUniformLike read only their input's shape,
     /// Bernoulli and Multinomial sample), and float results that are piecewise constant in their input (Sign, Floor,
     /// Ceil, Round, Hardmax: zero gradient almost everywhere). The gradient graph treats their outputs as
@@ -29,7 +29,7 @@ internal static class BackwardRules
     /// </summary>
     public static IReadOnlySet<string> NonDifferentiable { get; } = new SortedSet<string>(StringComparer.Ordinal)
     {
-        "Shape", "Size", "ArgMax", "ArgMin", "NonZero", "Range", "ConstantOfShape", "EyeLike", "OneHot",
+        "Constant", "RandomNormal", "RandomUniform", "Shape", "Size", "ArgMax", "ArgMin", "NonZero", "Range", "ConstantOfShape", "EyeLike", "OneHot",
         "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "BitShift",
         "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial",
         "Sign", "Floor", "Ceil", "Round", "Hardmax",

@@ -18,7 +18,8 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
 
     public ReportData Build()
     {
-        var classifiers = settings.Models.Select(path => ClassifierLoader.Load(path, null, sessions)).ToList();
+        var classifiers = settings.Models.Select(path => ClassifierLoader.Load(path, settings.Preprocessing, sessions,
+            size: settings.InputSize, sizeFromData: () => InputSize.FromData(settings.Data))).ToList();
         var names = UniqueNames(classifiers);
         var first = classifiers[0];
         var spec = settings.Data ?? first.DefaultData();

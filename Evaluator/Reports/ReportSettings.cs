@@ -74,4 +74,10 @@ internal sealed record ReportSettings
     public int Batch { get; init; } = 256;
 
     public string Title { get; init; } = "RobustEval robustness report";
+
+    /// <summary>Preprocessing given on the command line for every model (null: each model's sidecar file or card).</summary>
+    public Classifiers.Preprocessing? Preprocessing { get; init; }
+
+    /// <summary>--input-shape for models with a dynamic image size (null: the data's size).</summary>
+    public Classifiers.InputSize? InputSize { get; init; }
 }

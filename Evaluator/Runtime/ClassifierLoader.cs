@@ -35,8 +35,12 @@ public static class ClassifierLoader
     /// Loads a classifier. With <paramref name="requireGradients"/>, every op between the input and the logits
     /// must have a backward rule, and the ones that do not are named before the model is run at all.
     /// </summary>
+    /// <remarks>
+    /// An input whose channel, height or width dims are dynamic takes them from <paramref name="size"/> (from
+    /// --input-shape or the data); without one it is refused, saying how to give it.
+    /// </remarks>
     public static Classifier Load(string path, Preprocessing? preprocessingOptions, OrtSessions sessions, string? outputName = null,
-        bool requireGradients = true)
+        bool requireGradients = true, InputSize? size = null, Func<InputSize?>? sizeFromData = null)
     {
         var model = ReadModel(path);
         var card = OnnxFiles.ReadCard(model);
@@ -53,7 +57,11 @@ public static class ClassifierLoader
         var input = inputs[0];
         var (dims, fixedBatch) = InputShape(path, input);
         var layout = preprocessing.Layout ?? (dims[3] is 1 or 3 && dims[1] is not (1 or 3) ? ImageLayout.Nhwc : ImageLayout.Nchw);
-        var (channels, height, width) = layout == ImageLayout.Nchw ? (dims[1], dims[2], dims[3]) : (dims[3], dims[1], dims[2]);
+        if (size is null && dims.Skip(1).Any(d => d == 0))
+        {
+            size = sizeFromData?.Invoke();
+        }
+        var (channels, height, width) = ImageSize(path, input.Name, dims, layout, size);
         if (preprocessing.Mean is not null && preprocessing.Mean.Length != channels)
         {
             throw new UserErrorException($"{path}: mean/std have {preprocessing.Mean.Length} values but the model takes {channels} channels");
@@ -76,7 +84,7 @@ public static class ClassifierLoader
         {
             notes.Add($"the model ends in {stripped}; attacks differentiate its input, the logits (a {stripped} output masks gradients)");
         }
-        Wrap(model, input.Name, logits, layout, preprocessing, (int)channels);
+        Wrap(model, input.Name, logits, layout, preprocessing, channels, height, width);
         notes.AddRange(OpsetUpgrade.Apply(model));
         if (requireGradients && GradientGraphBuilder.Unsupported(model.Graph, Classifier.PixelsName, logits) is { Count: > 0 } unsupported)
         {
@@ -85,7 +93,8 @@ public static class ClassifierLoader
 
         AllocationCheck.Check(path, model.Graph);
         long[] pixelDims = [fixedBatch ?? 1, channels, height, width];
-        var tensors = ShapeProbe.Run(model, Classifier.PixelsName, pixelDims, fixedBatch, sessions);
+        var tensors = ShapeProbe.Run(model, Classifier.PixelsName, pixelDims, fixedBatch, sessions,
+            dims.Skip(1).Any(d => d == 0) ? $" (the model's input size is dynamic; it was taken from {(size!.Explicit ? "--input-shape" : "the data")})" : "");
         if (!tensors.TryGetValue(logits, out var logitsInfo) || logitsInfo.Rank != 2 || !logitsInfo.BatchAxes[0] && fixedBatch is null)
         {
             var shape = logitsInfo is null ? "unknown" : string.Join("x", logitsInfo.Dims);
@@ -139,16 +148,13 @@ public static class ClassifierLoader
         {
             throw new UserErrorException($"{path}: input '{input.Name}' has {(shape is null ? "no declared shape" : $"rank {shape.Count}")}; image classifiers take (batch, C, H, W) or (batch, H, W, C)");
         }
+        // Dynamic dims (a dim_param, no value, or a value below 1) are 0 here, filled from the InputSize later.
         var dims = new long[4];
         for (int i = 1; i < 4; i++)
         {
-            if (shape[i].ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue || shape[i].DimValue < 1)
-            {
-                throw new UserErrorException($"{path}: input '{input.Name}' has no fixed size on axis {i}; RobustEval needs the image size in the input's shape");
-            }
-            dims[i] = shape[i].DimValue;
+            dims[i] = shape[i].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && shape[i].DimValue > 0 ? shape[i].DimValue : 0;
         }
-        if (dims[1] * dims[2] * dims[3] > 64L << 20)
+        if (dims[1] * dims[2] * dims[3] > Classifiers.InputSize.MaxValues)
         {
             throw new UserErrorException($"{path}: input images of {dims[1]}x{dims[2]}x{dims[3]} values are beyond what RobustEval handles");
         }
@@ -161,6 +167,38 @@ public static class ClassifierLoader
         }
         dims[0] = fixedBatch ?? 1;
         return (dims, fixedBatch);
+    }
+
+    /// <summary>
+    /// The model's (channels, height, width): its fixed dims, and for the dynamic ones the <paramref name="size"/>
+    /// given. An explicit size (--input-shape) must agree with the fixed dims.
+    /// </summary>
+    private static (long Channels, long Height, long Width) ImageSize(string path, string input, long[] dims, ImageLayout layout, InputSize? size)
+    {
+        var (channels, height, width) = layout == ImageLayout.Nchw ? (dims[1], dims[2], dims[3]) : (dims[3], dims[1], dims[2]);
+        string Declared() => layout == ImageLayout.Nchw
+            ? $"NCHW {Dim(channels)}x{Dim(height)}x{Dim(width)}"
+            : $"NHWC {Dim(height)}x{Dim(width)}x{Dim(channels)}";
+        if (size is { Explicit: true } && ((channels != 0 && channels != size.Channels) || (height != 0 && height != size.Height) || (width != 0 && width != size.Width)))
+        {
+            throw new UserErrorException($"{path}: --input-shape {size.Channels},{size.Height},{size.Width} contradicts the model's input '{input}' ({Declared()})");
+        }
+        if (channels != 0 && height != 0 && width != 0)
+        {
+            return (channels, height, width);
+        }
+        if (size is null)
+        {
+            throw new UserErrorException($"{path}: input '{input}' ({Declared()}) has a dynamic image size; give --input-shape C,H,W (commands with data take it from --data)");
+        }
+        (channels, height, width) = (channels == 0 ? size.Channels : channels, height == 0 ? size.Height : height, width == 0 ? size.Width : width);
+        if (channels * height * width > Classifiers.InputSize.MaxValues)
+        {
+            throw new UserErrorException($"{path}: input images of {channels}x{height}x{width} values are beyond what RobustEval handles");
+        }
+        return (channels, height, width);
+
+        static string Dim(long d) => d == 0 ? "?" : d.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The logits: the output itself, or the input of a final Softmax/LogSoftmax (through Identity nodes).</summary>
@@ -195,15 +233,14 @@ public static class ClassifierLoader
     /// Puts the preprocessing in front of the model — scale to the input range, subtract the mean, divide by the
     /// std, transpose to NHWC — fed by the new pixels input, and makes the logits the only output.
     /// </summary>
-    private static void Wrap(ModelProto model, string input, string logits, ImageLayout layout, Preprocessing p, int channels)
+    private static void Wrap(ModelProto model, string input, string logits, ImageLayout layout, Preprocessing p, long channels, long height, long width)
     {
         var graph = model.Graph;
         var originalInput = graph.Input.First(i => i.Name == input);
         graph.Input.Remove(originalInput);
-        var pixels = TensorValue(Classifier.PixelsName, TensorProto.Types.DataType.Float, originalInput.Type.TensorType.Shape.Dim[0].ValueCase ==
-            TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? originalInput.Type.TensorType.Shape.Dim[0].DimValue : "batch",
-            channels, layout == ImageLayout.Nchw ? originalInput.Type.TensorType.Shape.Dim[2].DimValue : originalInput.Type.TensorType.Shape.Dim[1].DimValue,
-            layout == ImageLayout.Nchw ? originalInput.Type.TensorType.Shape.Dim[3].DimValue : originalInput.Type.TensorType.Shape.Dim[2].DimValue);
+        var batch = originalInput.Type.TensorType.Shape.Dim[0];
+        var pixels = TensorValue(Classifier.PixelsName, TensorProto.Types.DataType.Float,
+            batch.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && batch.DimValue > 0 ? batch.DimValue : "batch", channels, height, width);
         graph.Input.Insert(0, pixels);
 
         var builder = new GraphBuilder(graph, "preprocess/");

@@ -15,8 +15,9 @@ internal static class ShapeProbe
 {
     private const int MaxConstantElements = 4096;
 
+    /// <param name="why">Appended to the error when the model cannot run at this size (where the size came from).</param>
     public static IReadOnlyDictionary<string, TensorInfo> Run(ModelProto model, string input, long[] inputDims, long? fixedBatch,
-        OrtSessions sessions)
+        OrtSessions sessions, string why = "")
     {
         var probe = model.Clone();
         var graph = probe.Graph;
@@ -29,8 +30,8 @@ internal static class ShapeProbe
             }
         }
         using var session = sessions.Create(probe.ToByteArray(), capped: true);
-        var first = Evaluate(session, input, inputDims, fixedBatch ?? 1, seed: 1);
-        var second = fixedBatch is null ? Evaluate(session, input, inputDims, 2, seed: 2) : first;
+        var first = Evaluate(session, input, inputDims, fixedBatch ?? 1, seed: 1, why);
+        var second = fixedBatch is null ? Evaluate(session, input, inputDims, 2, seed: 2, why) : first;
         var result = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
         foreach (var (name, b) in second)
         {
@@ -54,7 +55,7 @@ internal static class ShapeProbe
 
     private sealed record Observation(long[] Dims, TensorElementType Type, long[]? Ints, float[]? Floats);
 
-    private static Dictionary<string, Observation> Evaluate(InferenceSession session, string input, long[] inputDims, long batch, int seed)
+    private static Dictionary<string, Observation> Evaluate(InferenceSession session, string input, long[] inputDims, long batch, int seed, string why)
     {
         var dims = (long[])inputDims.Clone();
         dims[0] = batch;
@@ -74,7 +75,7 @@ internal static class ShapeProbe
         }
         catch (OnnxRuntimeException e)
         {
-            throw new UserErrorException($"ONNX Runtime cannot run the model on a {string.Join("x", dims)} input: {e.Message.Split('\n')[0]}{OrtSessions.AllocationHint(e, capped: true)}");
+            throw new UserErrorException($"ONNX Runtime cannot run the model on a {string.Join("x", dims)} input: {e.Message.Split('\n')[0]}{OrtSessions.AllocationHint(e, capped: true)}{why}");
         }
         using (outputs)
         {

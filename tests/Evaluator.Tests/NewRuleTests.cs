@@ -62,6 +62,12 @@ public sealed class NewRuleTests
     }
 
     [TestMethod]
+    public void ModOfFloats() =>
+        // x mod (x/3 + 2): both operands depend on x.
+        Verify(Model([2, 3, 4], b => b.AddMulti("Mod", [b.Add("Mul", ["x", b.Scalar("five", 5f)]), b.Add("Add", [b.Add("Div", ["x", b.Scalar("three", 3f)]), b.Scalar("two", 2f)])],
+            ["y"], Attr("fmod", 1L))), [2, 3, 4], Distinct(24, 3));
+
+    [TestMethod]
     public void WhereSendsTheGradientToTheChosenBranch() =>
         Verify(Model([2, 3, 4], b => b.AddMulti("Where", [b.Add("Greater", ["x", b.Scalar("zero", 0f)]), b.Add("Tanh", ["x"]),
             b.Add("Mul", ["x", b.Initializer("k", RandomValues(1, 4), 4)])], ["y"])), [2, 3, 4], Distinct(24));
@@ -207,6 +213,18 @@ public sealed class NewRuleTests
         Verify(Model([2, 3], b => b.AddMulti("ScatterElements", ["x", b.Initializer("i", [2L, 0], 2, 1), b.Add("Tanh", [b.Add("Slice", ["x", b.Ints("s", 0), b.Ints("e", 1), b.Ints("a", 1)])])],
             ["y"], Attr("axis", 1L), Attr("reduction", "add"))), [2, 3], Uniform);
         Verify(Model([2, 3, 5], b => b.AddMulti("TopK", ["x", b.Initializer("k", [2L], 1)], ["y", "indices"], Attr("axis", -1L))), [2, 3, 5], Distinct(30));
+    }
+
+    [TestMethod]
+    public void SlicesWithStepsAndReversals()
+    {
+        // Swin's patch merging takes every second row and column; flips take step −1.
+        Verify(Model([2, 3, 6, 5], b => b.AddMulti("Slice", ["x", b.Ints("s", 1, 0), b.Ints("e", 6, 5), b.Ints("a", 2, 3), b.Ints("st", 2, 2)], ["y"])),
+            [2, 3, 6, 5], Uniform);
+        Verify(Model([2, 3, 6], b => b.AddMulti("Slice", ["x", b.Ints("s", -1, 4), b.Ints("e", long.MinValue, 0), b.Ints("a", 2, 2 - 1), b.Ints("st", -1, -2)], ["y"])),
+            [2, 3, 6], Uniform);
+        Verify(Model([2, 3, 7], b => b.AddMulti("Slice", ["x", b.Ints("s", 1, 5), b.Ints("e", 3, 100), b.Ints("a", 1, 2), b.Ints("st", 1, 3)], ["y"])),
+            [2, 3, 7], Uniform);
     }
 
     [TestMethod]

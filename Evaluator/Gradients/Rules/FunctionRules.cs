@@ -95,13 +95,14 @@ internal sealed class FunctionRule : IBackwardRule
 }
 
 /// <summary>
-/// Pow (both operands), Where (the gradient goes to the branch each element was taken from) and the variadic Max,
+/// Pow (both operands), Mod on floats (fmod = 1, the only float form: a − b·trunc(a/b), slope 1 in a and −trunc(a/b)
+/// in b), Where (the gradient goes to the branch each element was taken from) and the variadic Max,
 /// Min, Sum and Mean, all with numpy broadcasting. Max and Min split the gradient evenly among the operands that
 /// tie for the extreme, as PyTorch's maximum/minimum do for two operands (the ONNX reference defines no gradient).
 /// </summary>
 internal sealed class CombinationRule : IBackwardRule
 {
-    public IReadOnlyList<string> OpTypes => ["Pow", "Where", "Max", "Min", "Sum", "Mean"];
+    public IReadOnlyList<string> OpTypes => ["Pow", "Mod", "Where", "Max", "Min", "Sum", "Mean"];
 
     public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c)
     {
@@ -126,6 +127,21 @@ internal sealed class CombinationRule : IBackwardRule
                 {
                     // ∂aᵇ/∂b = aᵇ·ln a.
                     result[1] = c.Unbroadcast(c.Mul(dy, c.Mul(y, c.Op("Log", [a]))), y, b);
+                }
+                break;
+            }
+            case "Mod":
+            {
+                var (a, b) = (node.Input[0], node.Input[1]);
+                if (wanted[0])
+                {
+                    result[0] = c.Unbroadcast(dy, y, a);
+                }
+                if (wanted[1])
+                {
+                    var ratio = c.Div(a, b);
+                    var quotient = c.Mul(c.Op("Sign", [ratio]), c.Op("Floor", [c.Op("Abs", [ratio])]));
+                    result[1] = c.Unbroadcast(c.Neg(c.Mul(dy, quotient)), y, b);
                 }
                 break;
             }

@@ -83,9 +83,9 @@ internal sealed class SliceRule : IBackwardRule
         {
             return "Slice bounds that depend on the input are not supported";
         }
-        if (node.Input.Count > 4 && node.Input[4].Length > 0 && c.Ints(node.Input[4])!.Any(s => s != 1))
+        if (node.Input.Count > 4 && node.Input[4].Length > 0 && c.Ints(node.Input[4])!.Any(s => s == 0))
         {
-            return "Slice with a step other than 1 is not supported";
+            return "Slice with a step of 0 is not valid ONNX";
         }
         return null;
     }
@@ -96,23 +96,58 @@ internal sealed class SliceRule : IBackwardRule
         var starts = c.Ints(node.Input[1])!;
         var ends = c.Ints(node.Input[2])!;
         var axes = node.Input.Count > 3 && node.Input[3].Length > 0 ? c.Ints(node.Input[3])! : Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
+        var steps = node.Input.Count > 4 && node.Input[4].Length > 0 ? c.Ints(node.Input[4])! : Enumerable.Repeat(1L, starts.Length).ToArray();
         var pads = new long[2 * x.Rank];
+        var gradient = dOut[0]!;
         for (int i = 0; i < axes.Length; i++)
         {
             int axis = GradientContext.Axis(axes[i], x.Rank);
             long dim = x.Dims[axis];
-            long start = Math.Clamp(starts[i] < 0 ? starts[i] + dim : starts[i], 0, dim);
-            long end = Math.Clamp(ends[i] < 0 ? ends[i] + dim : ends[i], 0, dim);
-            if (x.IsBatchAxis(axis) && (start != 0 || end != dim))
+            long step = steps[i];
+            // ONNX's clamping: [0, dim] for a positive step, [0, dim − 1] (start) and [−1, dim − 1] (end) for a negative one.
+            long start = starts[i] < 0 ? starts[i] + dim : starts[i];
+            long end = ends[i] < 0 ? ends[i] + dim : ends[i];
+            start = step > 0 ? Math.Clamp(start, 0, dim) : Math.Clamp(start, 0, dim - 1);
+            end = step > 0 ? Math.Clamp(end, 0, dim) : Math.Clamp(end, -1, dim - 1);
+            if (x.IsBatchAxis(axis) && (start != 0 || end != dim || step != 1))
             {
                 throw new GradientException($"Slice node '{node.Name}' cuts the batch axis");
             }
-            pads[axis] = start;
-            pads[x.Rank + axis] = dim - Math.Max(end, start);
+            if (step == 1)
+            {
+                pads[axis] = start;
+                pads[x.Rank + axis] = dim - Math.Max(end, start);
+                continue;
+            }
+            var positions = new List<long>();
+            for (long p = start; step > 0 ? p < end : p > end; p += step)
+            {
+                positions.Add(p);
+            }
+            gradient = Scatter(c, gradient, axis, x.Rank, dim, [.. positions]);
         }
         var result = new string?[node.Input.Count];
-        result[0] = pads.All(p => p == 0) ? dOut[0] : c.Op("Pad", [dOut[0]!, c.Ints1D(pads)], Attr("mode", "constant"));
+        result[0] = pads.All(p => p == 0) ? gradient : c.Op("Pad", [gradient, c.Ints1D(pads)], Attr("mode", "constant"));
         return result;
+    }
+
+    /// <summary>
+    /// Puts the slices of <paramref name="gradient"/> along <paramref name="axis"/> back at <paramref name="positions"/>
+    /// of an axis of length <paramref name="dim"/> (zeros elsewhere): a strided or reversed slice.
+    /// </summary>
+    private static string Scatter(GradientContext c, string gradient, int axis, int rank, long dim, long[] positions)
+    {
+        var indexShape = Enumerable.Repeat(1L, rank).ToArray();
+        indexShape[axis] = positions.Length;
+        var shape = c.Op("Shape", [gradient]);
+        var indices = c.Op("Expand", [c.Builder.Initializer("slice_positions", positions, indexShape), shape]);
+        var keep = Enumerable.Repeat(1L, rank).ToArray();
+        keep[axis] = 0;
+        var put = new long[rank];
+        put[axis] = dim;
+        var zerosShape = c.Add(c.Mul(shape, c.Ints1D(keep)), c.Ints1D(put));
+        var zeros = c.Op("ConstantOfShape", [zerosShape], Attr("value", OnnxTensors.Float("zero", [0f], 1)));
+        return c.Op("ScatterElements", [zeros, indices, gradient], Attr("axis", (long)axis));
     }
 }
 
