@@ -21,6 +21,7 @@ internal static class EvaluatorCli
         ReportCommand.Create(),
         GradientGraphCommand.Create(),
         InspectCommand.Create(),
+        OpsCommand.Create(),
         DataCommands.Create(),
     };
 }

@@ -45,6 +45,9 @@ internal static class BackwardRules
         : NonDifferentiable.Contains(opType) ? "no gradient"
         : "missing";
 
+    /// <summary>The rule class of an op type with a rule ("ConvRule"), for the op table.</summary>
+    public static string RuleName(string opType) => ByOpType[opType].GetType().Name;
+
     public static IBackwardRule? For(NodeProto node) =>
         node.Domain is "" or "ai.onnx" && ByOpType.TryGetValue(node.OpType, out var rule) ? rule : null;
 }

@@ -71,7 +71,13 @@ internal static class GradientGraphBuilder
             var inputGradients = BackwardRules.For(node)!.Backward(node, outputGradients, wanted, context);
             for (int i = 0; i < node.Input.Count; i++)
             {
-                if (wanted[i] && i < inputGradients.Length && inputGradients[i] is { } g)
+                if (wanted[i] && (i >= inputGradients.Length || inputGradients[i] is null))
+                {
+                    // A rule that computes no gradient for an input the loss depends on would make it silently zero.
+                    throw new GradientException(
+                        $"{node.OpType} node '{node.Name}': its input {i} ('{node.Input[i]}') depends on the pixels, and the rule has no gradient for it");
+                }
+                if (wanted[i] && inputGradients[i] is { } g)
                 {
                     if (!gradients.TryGetValue(node.Input[i], out var list))
                     {

@@ -125,8 +125,9 @@ internal sealed class CombinationRule : IBackwardRule
                 }
                 if (wanted[1])
                 {
-                    // ∂aᵇ/∂b = aᵇ·ln a.
-                    result[1] = c.Unbroadcast(c.Mul(dy, c.Mul(y, c.Op("Log", [a]))), y, b);
+                    // ∂aᵇ/∂b = aᵇ·ln a, taken as 0 where a = 0 (PyTorch's convention; aᵇ·ln a → 0 there for b > 0).
+                    var slope = c.Where(c.Op("Equal", [a, c.Scalar(0f)]), c.Scalar(0f), c.Mul(y, c.Op("Log", [a])));
+                    result[1] = c.Unbroadcast(c.Mul(dy, slope), y, b);
                 }
                 break;
             }
