@@ -8,11 +8,15 @@ cd "$(dirname "$0")"
 
 say() { printf '\n== %s\n' "$*"; }
 
-# System packages: Debian's Fashion-MNIST, numpy and onnx (independent references), chromium (report test), npm.
+# System packages: Debian's Fashion-MNIST, numpy, onnx, PyTorch and torchvision (independent references: torchvision's
+# architectures exported by PyTorch's exporter), ONNX's backend node tests (libonnx-testdata), chromium (report test), npm.
 missing=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+[ -d /usr/share/libonnx-testdata/data/node ] || missing+=(libonnx-testdata)
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
 /usr/bin/python3 -c 'import onnx' 2>/dev/null || missing+=(python3-onnx)
+/usr/bin/python3 -c 'import torch' 2>/dev/null || missing+=(python3-torch)
+/usr/bin/python3 -c 'import torchvision' 2>/dev/null || missing+=(python3-torchvision)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then

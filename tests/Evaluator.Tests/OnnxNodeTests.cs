@@ -40,12 +40,12 @@ public sealed class OnnxNodeTests
         int passed = results.Count(r => r.Outcome == NodeTestOutcome.Passed);
         // A floor, so that the test cannot pass by running nothing: 444 pass at ONNX 1.12's test data.
         Assert.IsGreaterThanOrEqualTo(430, passed, $"only {passed} node-test cases passed");
-        // Each op with a rule that ONNX has node tests for is exercised.
+        // Each of the new rules that ONNX has node tests for (at opset 7 or later) is exercised, and passes.
         foreach (var op in new[] { "LayerNormalization", "Pow", "Where", "Max", "Min", "Sum", "Mean", "Gelu", "Einsum", "CumSum", "Trilu", "TopK",
             "GatherND", "ScatterND", "ScatterElements", "DepthToSpace", "SpaceToDepth", "ReduceMax", "ReduceLogSumExp", "LpNormalization",
             "Expand", "Tile", "Dropout", "Softplus", "Mish", "Celu", "Softsign", "Sin", "Cos" })
         {
-            if (results.Any(r => r.OpType == op))
+            if (results.Any(r => r.OpType == op && r.Outcome != NodeTestOutcome.Declined))
             {
                 Assert.IsTrue(results.Any(r => r.OpType == op && r.Outcome == NodeTestOutcome.Passed), $"no node test of {op} passes");
             }
