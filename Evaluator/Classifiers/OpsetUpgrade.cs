@@ -95,6 +95,10 @@ internal static class OpsetUpgrade
                     RemoveAttribute(node, "broadcast");
                     rewritten.Add(node);
                     break;
+                case "Upsample":
+                case "Resize" when opset < 11:
+                    rewritten.Add(UpgradeUpsample(builder, node));
+                    break;
                 case "Resize" when opset >= 11:
                 case "TopK":
                 case "Squeeze" or "Unsqueeze" or "ReduceSum" or "Split" or "Clip" or "Pad" or "Slice" or "Softmax" or "LogSoftmax" or "Hardmax":
@@ -152,6 +156,26 @@ internal static class OpsetUpgrade
         {
             notes.Add("replaced Dropout by Identity (inference mode)");
         }
+    }
+
+    /// <summary>
+    /// Upsample (opset 7–9) and Resize at opset 10 compute what Resize-11 does with coordinate_transformation_mode
+    /// "asymmetric" and nearest_mode "floor"; their scales (an attribute before opset 9) become Resize's third input.
+    /// </summary>
+    private static NodeProto UpgradeUpsample(GraphBuilder builder, NodeProto node)
+    {
+        var mode = node.Attribute.FirstOrDefault(a => a.Name == "mode")?.S.ToStringUtf8() ?? "nearest";
+        string scales = node.Attribute.FirstOrDefault(a => a.Name == "scales") is { } attribute
+            ? builder.Initializer("scales", [.. attribute.Floats], attribute.Floats.Count)
+            : node.Input[1];
+        var resize = new NodeProto { OpType = "Resize", Name = node.Name, Domain = node.Domain };
+        resize.Input.AddRange([node.Input[0], "", scales]);
+        resize.Output.Add(node.Output[0]);
+        resize.Attribute.AddRange(
+        [
+            Attr("mode", mode == "bilinear" ? "linear" : mode), Attr("coordinate_transformation_mode", "asymmetric"), Attr("nearest_mode", "floor"),
+        ]);
+        return resize;
     }
 
     private static void MoveAttributeToInput(GraphBuilder builder, NodeProto node, string name, int index)

@@ -11,7 +11,7 @@ internal static class BackwardRules
         new ConvRule(), new ConvTransposeRule(), new MaxPoolRule(), new AveragePoolRule(), new GlobalAveragePoolRule(),
         new GemmRule(), new MatMulRule(), new BatchNormalizationRule(),
         new ReshapeRule(), new TransposeRule(), new ConcatRule(), new SplitRule(), new SliceRule(), new PadRule(), new GatherRule(), new GatherElementsRule(),
-        new ReduceRule(), new FunctionRule(), new CombinationRule(), new NormalizationRule(), new IndexingRule(), new EinsumRule(),
+        new ReduceRule(), new FunctionRule(), new CombinationRule(), new NormalizationRule(), new IndexingRule(), new EinsumRule(), new ResizeRule(),
     ];
 
     private static readonly Dictionary<string, IBackwardRule> ByOpType =

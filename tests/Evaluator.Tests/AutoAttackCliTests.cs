@@ -141,7 +141,7 @@ public sealed class AutoAttackCliTests
     public void AModelWithoutGradientRulesIsAttackedBySquareAlone()
     {
         using var dir = new TempDirectory();
-        var path = SineModel(dir);
+        var path = GeluModel(dir);
         var random = new Random(5);
         var x = Enumerable.Range(0, 40 * 16).Select(_ => (float)random.NextDouble()).ToArray();
         var labels = new long[40];
@@ -155,7 +155,7 @@ public sealed class AutoAttackCliTests
         var (code, output, error) = Run("autoattack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--eps", "0.2", "--out", dir.File("out"));
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "standard ℓ∞ ε=0.2: square");
-        StringAssert.Contains(output, "flag white-box-blocked: no gradient rule for Sin (sine)");
+        StringAssert.Contains(output, "flag white-box-blocked: no gradient rule for com.microsoft.Gelu (gelu)");
         StringAssert.Contains(output, "the number comes from square alone");
         var json = Results(dir.File("out"));
         Assert.AreEqual("square", json["attacks"]![0]!["name"]!.GetValue<string>());
@@ -166,11 +166,11 @@ public sealed class AutoAttackCliTests
         StringAssert.Contains(error, "--version rand has no other; use --version blackbox (square)");
         (code, _, error) = Run("attack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--attack", "apgd");
         Assert.AreEqual(2, code);
-        StringAssert.Contains(error, "no gradient rule for Sin (sine), so no white-box attack is possible; --attack square");
+        StringAssert.Contains(error, "no gradient rule for com.microsoft.Gelu (gelu), so no white-box attack is possible; --attack square");
         (code, output, error) = Run("attack", path, "--data", dir.File("data.npz"), "--norm", "linf", "--eps", "0.2", "--attack", "square", "--steps", "200");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "forward passes");
-        StringAssert.Contains(output, "note: no gradient rule for Sin (sine): white-box attacks cannot run on this model, so this number comes from square alone");
+        StringAssert.Contains(output, "note: no gradient rule for com.microsoft.Gelu (gelu): white-box attacks cannot run on this model, so this number comes from square alone");
     }
 
     [TestMethod]
@@ -217,8 +217,8 @@ public sealed class AutoAttackCliTests
         Assert.DoesNotContain("flag randomized", output);
     }
 
-    /// <summary>1×4×4 images into 5 classes through a Sine, which has no gradient rule.</summary>
-    private static string SineModel(TempDirectory dir)
+    /// <summary>1×4×4 images into 5 classes through ONNX Runtime's contrib Gelu (com.microsoft), which has no gradient rule.</summary>
+    private static string GeluModel(TempDirectory dir)
     {
         var graph = new GraphProto { Name = "sine" };
         graph.Input.Add(TensorValue("x", TensorProto.Types.DataType.Float, "N", 1, 4, 4));
@@ -226,11 +226,12 @@ public sealed class AutoAttackCliTests
         var flat = b.Add("Flatten", ["x"], "flat");
         var weights = Enumerable.Range(0, 5 * 16).Select(i => (float)((i * 7 % 13) - 6) / 2).ToArray();
         var linear = b.Add("Gemm", [flat, b.Initializer("w", weights, 5, 16)], "linear", Attr("transB", 1L));
-        graph.Node.Add(new NodeProto { OpType = "Sin", Name = "sine", Input = { linear }, Output = { "scores" } });
+        graph.Node.Add(new NodeProto { OpType = "Gelu", Domain = "com.microsoft", Name = "gelu", Input = { linear }, Output = { "scores" } });
         graph.Output.Add(TensorValue("scores", TensorProto.Types.DataType.Float, "N", 5));
         var model = new ModelProto { IrVersion = 8, Graph = graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
-        var path = dir.File("sine.onnx");
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+        var path = dir.File("gelu.onnx");
         OnnxFiles.Save(model, path);
         return path;
     }

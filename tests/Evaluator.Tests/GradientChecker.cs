@@ -100,6 +100,18 @@ internal static class GradientChecker
         return (gradientModel, yDims);
     }
 
+    /// <summary>The model's output y at a random point (uniform in [−1, 1], from <paramref name="seed"/>).</summary>
+    public static float[] Forward(ModelProto model, long[] inputDims, int seed)
+    {
+        var random = new Random(seed);
+        var x = Enumerable.Range(0, (int)inputDims.Aggregate(1L, (a, b) => a * b)).Select(_ => Uniform(random)).ToArray();
+        using var session = Sessions.Create(model.ToByteArray());
+        using var run = new RunOptions();
+        using var xValue = OrtValue.CreateTensorValueFromMemory(x, inputDims);
+        using var outputs = session.Run(run, ["x"], [xValue], ["y"]);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
     /// <summary>The gradient of Σ weights·y at <paramref name="x"/>, from the gradient graph.</summary>
     public static float[] GradientAt(ModelProto gradientModel, float[] x, long[] inputDims, float[] weights, long[] yDims)
     {

@@ -239,6 +239,55 @@ public sealed class NewRuleTests
     }
 
     [TestMethod]
+    [DataRow("nearest", "asymmetric", "floor")]
+    [DataRow("nearest", "half_pixel", "round_prefer_floor")]
+    [DataRow("nearest", "align_corners", "round_prefer_ceil")]
+    [DataRow("nearest", "tf_half_pixel_for_nn", "ceil")]
+    [DataRow("linear", "half_pixel", "")]
+    [DataRow("linear", "pytorch_half_pixel", "")]
+    [DataRow("linear", "align_corners", "")]
+    [DataRow("linear", "asymmetric", "")]
+    [DataRow("cubic", "half_pixel", "")]
+    [DataRow("cubic", "align_corners", "")]
+    public void ResizeUpAndDown(string mode, string transform, string nearest)
+    {
+        AttributeProto[] attributes = nearest.Length > 0
+            ? [Attr("mode", mode), Attr("coordinate_transformation_mode", transform), Attr("nearest_mode", nearest)]
+            : [Attr("mode", mode), Attr("coordinate_transformation_mode", transform)];
+        // Scales: up on one axis, down on the other.
+        Verify(Model([2, 2, 4, 5], b => b.AddMulti("Resize", ["x", "", b.Initializer("scales", [1f, 1f, 1.75f, 0.6f], 4)], ["y"], attributes)), [2, 2, 4, 5], Uniform);
+        // Sizes.
+        Verify(Model([2, 2, 4, 5], b => b.AddMulti("Resize", ["x", "", "", b.Ints("sizes", 2, 2, 7, 3)], ["y"], attributes)), [2, 2, 4, 5], Uniform);
+    }
+
+    [TestMethod]
+    public void ResizeCubicExcludingOutsideAndCropAndResize()
+    {
+        Verify(Model([1, 2, 4, 5], b => b.AddMulti("Resize", ["x", "", b.Initializer("scales", [1f, 1f, 2f, 1.5f], 4)], ["y"],
+            Attr("mode", "cubic"), Attr("exclude_outside", 1L), Attr("cubic_coeff_a", -0.5f))), [1, 2, 4, 5], Uniform);
+        Verify(Model([1, 2, 4, 5], b => b.AddMulti("Resize", ["x", b.Initializer("roi", [0f, 0f, 0.2f, 0.1f, 1f, 1f, 0.9f, 1.2f], 8), "", b.Ints("sizes", 1, 2, 6, 4)], ["y"],
+            Attr("mode", "linear"), Attr("coordinate_transformation_mode", "tf_crop_and_resize"), Attr("extrapolation_value", 0.5f))), [1, 2, 4, 5], Uniform);
+        // Opset 18: axes, and half_pixel_symmetric (19).
+        Verify(Model([1, 2, 4, 5], b => b.AddMulti("Resize", ["x", "", b.Initializer("scales", [1.5f, 0.8f], 2)], ["y"],
+            Attr("mode", "linear"), Attr("axes", [2L, 3]), Attr("coordinate_transformation_mode", "half_pixel_symmetric")), 19), [1, 2, 4, 5], Uniform);
+    }
+
+    [TestMethod]
+    [DataRow(7L)]
+    [DataRow(9L)]
+    public void UpsampleIsRaisedToResize(long opset)
+    {
+        var model = Model([1, 2, 3, 4], b => b.AddMulti("Upsample", opset == 9 ? ["x", b.Initializer("scales", [1f, 1f, 2f, 3f], 4)] : ["x"], ["y"],
+            opset == 9 ? [Attr("mode", "linear")] : [Attr("mode", "nearest"), new AttributeProto { Name = "scales", Type = AttributeProto.Types.AttributeType.Floats, Floats = { 1f, 1f, 2f, 3f } }]),
+            opset);
+        var before = GradientChecker.Forward(model, [1, 2, 3, 4], seed: 3);
+        Classifiers.OpsetUpgrade.Apply(model);
+        Assert.AreEqual("Resize", model.Graph.Node[0].OpType);
+        CollectionAssert.AreEqual(before, GradientChecker.Forward(model, [1, 2, 3, 4], seed: 3), "the upgraded model computes what Upsample did");
+        Verify(model, [1, 2, 3, 4], Uniform);
+    }
+
+    [TestMethod]
     public void DropoutInEveryFormIsTheIdentityInInferenceMode()
     {
         Verify(Model([2, 3], b => b.AddMulti("Dropout", ["x"], ["y"], Attr("ratio", 0.3f)), opset: 10), [2, 3], Uniform);

@@ -1,9 +1,9 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using RobustEval.Evaluator.Classifiers;
-using RobustEval.Evaluator.Runtime;
+using RobustEval.Evaluator.Gradients;
 
-namespace RobustEval.Evaluator.Gradients;
+namespace RobustEval.Evaluator.Runtime;
 
 /// <summary>One ONNX backend node test, differentiated with respect to one of its float inputs.</summary>
 internal sealed record NodeTestResult(string Test, string OpType, long Opset, string Input, NodeTestOutcome Outcome, double Error, string Detail);
