@@ -17,6 +17,7 @@ Tasks:
   train-robust     one epoch of Shaham et al.'s Algorithm 1 (l-inf step computed in eval mode, update in train mode)
 """
 import argparse
+import os
 import ast
 import json
 import math
@@ -479,12 +480,22 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (training tasks)")
+    parser.add_argument("--torchvision", help="build this net of tests/Evaluator.Tests/Reference/torchvision_models.py (the one --model was exported from)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
 
-    model = build(args.model).to(device)
+    if args.torchvision:
+        import importlib.util
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "Evaluator.Tests", "Reference", "torchvision_models.py")
+        spec = importlib.util.spec_from_file_location("torchvision_models", script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        torch.manual_seed(0)
+        model = module.build(args.torchvision)[0].to(device)
+    else:
+        model = build(args.model).to(device)
     c, h, w = read_onnx(args.model)[2][1:]
     if args.data:
         data = read_npz(args.data)

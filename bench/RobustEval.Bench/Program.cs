@@ -98,6 +98,26 @@ try
         Benchmark.Training("standard epoch", "shaham-mnist", options.TrainBatch, TrainingMethod.Standard, train, test, work, mnistModel, trainFile, trainDevice),
         Benchmark.Training("robust epoch (linf)", "shaham-mnist", options.TrainBatch, TrainingMethod.Robust, train, test, work, mnistModel, trainFile, trainDevice),
     };
+    // The nets people attack today (issue "Any ONNX classifier"): ViT-small (DeiT-S) and ConvNeXt-small at 224×224,
+    // random weights, exported by PyTorch's exporter at opset 17 from tests/Evaluator.Tests/Reference/torchvision_models.py,
+    // the reference running the same torchvision module. Minutes per round on two cores, so only when --only names them.
+    foreach (var (net, batch) in new[] { ("vit-small", 8), ("convnext-small", 4) })
+    {
+        if (options.Only?.Any(o => net.Contains(o, StringComparison.OrdinalIgnoreCase) || o.Contains(net, StringComparison.OrdinalIgnoreCase)) != true)
+        {
+            continue;
+        }
+        var directory = Path.Combine(work, net);
+        Directory.CreateDirectory(directory);
+        Reference.Script([Path.Combine(root, "tests", "Evaluator.Tests", "Reference", "torchvision_models.py"), net, "17", directory, "--images",
+            batch.ToString(CultureInfo.InvariantCulture)]);
+        var model = Path.Combine(directory, "model.onnx");
+        var dataFile = Path.Combine(directory, "data.npz");
+        var classifier = ClassifierLoader.Load(model, null, sessions);
+        float eps = 4 / 255f;
+        benchmarks.Add(Benchmark.Attack("pgd-10 linf", net, batch, classifier, catalog.Load(dataFile).Data, sessions, Attack("pgd", NormKind.Linf, eps, 10), model,
+            dataFile, ["pgd", "--norm", "linf", "--eps", eps.ToString(CultureInfo.InvariantCulture), "--steps", "10", "--torchvision", net]));
+    }
     return Run(benchmarks, "");
 
     int Run(List<Benchmark> benchmarks, string where)

@@ -57,6 +57,9 @@ internal static class Reference
         return json.RootElement.GetProperty("images_per_second").GetDouble();
     }
 
+    /// <summary>Runs a Python script (with its arguments) to its end, failing on a non-zero exit.</summary>
+    public static void Script(string[] arguments) => Execute(arguments);
+
     public static string TorchVersion() => Execute(["-c", "import torch; print(torch.__version__)"]).Trim();
 
     public static string CudaDevice() => Execute(["-c", "import torch; print(torch.cuda.get_device_name(0))"]).Trim();

@@ -33,6 +33,7 @@ public sealed class TorchvisionModelTests
     [DataRow("convnext", 20, false)]
     [DataRow("mobilenet", 13, true)]
     [DataRow("efficientnet", 17, true)]
+    [DataRow("resnet-softmax", 9, true)]
     public void GradientsEqualPyTorchs(string name, int opset, bool dynamic)
     {
         using var dir = new TempDirectory();
@@ -40,16 +41,24 @@ public sealed class TorchvisionModelTests
         var model = dir.File("model.onnx");
         var data = dir.File("data.npz");
         var reference = Npz.Read(dir.File("reference.npz"));
+        // resnet-softmax expects inputs in [−1, 1] (PaddleOCR's convention) and ends in a softmax.
+        string[] preprocessing = name == "resnet-softmax" ? ["--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"] : [];
 
-        var (code, _, error) = Run("attack", model, "--data", data, "--norm", "linf", "--eps", "8/255", "--attack", "fgm", "--device", "cpu", "--out", dir.File("linf"));
+        var (code, output, error) = Run(["attack", model, "--data", data, "--norm", "linf", "--eps", "8/255", "--attack", "fgm", "--device", "cpu", "--out", dir.File("linf"),
+            .. preprocessing]);
         Assert.AreEqual(0, code, error);
+        if (name == "resnet-softmax")
+        {
+            StringAssert.Contains(output, "the model ends in Softmax");
+        }
         var adversarial = Npz.Read(dir.File("linf/adversarial.npz"))["x_adv"].ToFloat32();
         var expected = reference["fgsm"].ToFloat32();
         double equal = adversarial.Zip(expected, (a, b) => Math.Abs(a - b) < 1e-5 ? 1.0 : 0.0).Average();
         Assert.IsGreaterThanOrEqualTo(0.995, equal, $"{name} opset {opset}: FGSM equals PyTorch's on {equal:P2} of the pixels");
 
         // An ℓ2 step of 0.5 from images in [0.2, 0.8] is never clipped, so it is the gradient's direction.
-        (code, _, error) = Run("attack", model, "--data", data, "--norm", "l2", "--eps", "0.5", "--attack", "fgm", "--device", "cpu", "--out", dir.File("l2"));
+        (code, _, error) = Run(["attack", model, "--data", data, "--norm", "l2", "--eps", "0.5", "--attack", "fgm", "--device", "cpu", "--out", dir.File("l2"),
+            .. preprocessing]);
         Assert.AreEqual(0, code, error);
         var arrays = Npz.Read(dir.File("l2/adversarial.npz"));
         var x = arrays["x"].ToFloat32();

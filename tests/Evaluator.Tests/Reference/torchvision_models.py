@@ -5,7 +5,7 @@ Used by TorchvisionModelTests as the independent reference: the models are torch
 asked for. Opsets above what this exporter writes (17) are reached by raising the opset import and moving the
 axes of Reduce* ops from attributes to inputs (the only change between 17 and 21 these graphs touch).
 
-usage: torchvision_models.py NAME OPSET OUT_DIR [--dynamic]
+usage: torchvision_models.py NAME OPSET OUT_DIR [--dynamic] [--images N]
 writes OUT_DIR/model.onnx, OUT_DIR/data.npz (x in [0.2, 0.8], y = the model's own predictions) and
 OUT_DIR/reference.npz (gradient of the summed cross-entropy, FGSM at eps 8/255 clipped to [0, 1]).
 """
@@ -31,6 +31,17 @@ def build(name):
         return SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=[4, 4], num_classes=10), 32
     if name == "convnext":
         return torchvision.models.convnext.ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 2)], num_classes=10), 32
+    # Full-size nets for bench/ (ImageNet shapes, 1,000 classes): DeiT-S's ViT-small and torchvision's ConvNeXt-small.
+    if name == "vit-small":
+        model = VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=6, hidden_dim=384, mlp_dim=1536, num_classes=1000)
+        torch.nn.init.normal_(model.heads.head.weight, std=0.02)
+        return model, 224
+    if name == "convnext-small":
+        return torchvision.models.convnext_small(), 224
+    if name == "resnet-softmax":
+        # Shaped like PaddleOCR's direction classifier: inputs normalised to [-1, 1] (mean 0.5, std 0.5 on [0, 1]
+        # pixels), a softmax output, exported at an old opset with dynamic height and width.
+        return torchvision.models.resnet18(num_classes=4), 32
     if name == "mobilenet":
         return torchvision.models.mobilenet_v3_small(num_classes=10), 32
     if name == "resnet":
@@ -65,16 +76,23 @@ def main():
     model, size = build(name)
     model.eval()
     generator = torch.Generator().manual_seed(1)
-    x = 0.2 + 0.6 * torch.rand(8, 3, size, size, generator=generator)
-    with torch.no_grad():
-        y = model(x).argmax(1)
+    images = int(sys.argv[sys.argv.index("--images") + 1]) if "--images" in sys.argv else 8
+    x = 0.2 + 0.6 * torch.rand(images, 3, size, size, generator=generator)
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic else {0: "batch"}
-    torch.onnx.export(model, x[:1], f"{out}/model.onnx", opset_version=min(opset, 17), input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": axes, "logits": {0: "batch"}})
+    # resnet-softmax: the file holds normalised inputs → softmax; the attacked function is pixels → logits.
+    normalised = name == "resnet-softmax"
+    exported = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)) if normalised else model
+    # Eval mode for the wrapper too: the exporter restores the wrapper's mode afterwards, and with it the model's.
+    exported.eval()
+    logits = (lambda pixels: model((pixels - 0.5) / 0.5)) if normalised else model
+    with torch.no_grad():
+        y = logits(x).argmax(1)
+    torch.onnx.export(exported, x[:1], f"{out}/model.onnx", opset_version=min(opset, 17), input_names=["input"],
+                      output_names=["scores"], dynamic_axes={"input": axes, "scores": {0: "batch"}})
     if opset > 17:
         raise_opset(f"{out}/model.onnx", opset)
     x.requires_grad_(True)
-    loss = torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
+    loss = torch.nn.functional.cross_entropy(logits(x), y, reduction="sum")
     (gradient,) = torch.autograd.grad(loss, x)
     fgsm = torch.clamp(x + (8 / 255) * gradient.sign(), 0, 1)
     np.savez(f"{out}/data.npz", x=x.detach().numpy().astype(np.float32), y=y.numpy().astype(np.int64))
