@@ -28,7 +28,7 @@ internal static class OpsetUpgrade
         "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare",
         "Relu", "Reshape", "Round", "ScatterElements", "ScatterND", "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Sinh", "Size",
         "Softplus", "Softsign", "SpaceToDepth", "Sqrt", "Sub", "Sum", "Tan", "Tanh", "Tile", "Transpose", "Trilu", "Where", "Xor",
-        "Celu", "Mish", "Shrink", "ThresholdedRelu", "MeanVarianceNormalization", "LpNormalization", "Dropout",
+        "Celu", "Mish", "Shrink", "ThresholdedRelu", "MeanVarianceNormalization", "LpNormalization", "Dropout", "LpPool",
     };
 
     /// <summary>Upgrades in place; returns a note per kind of rewrite made (empty when nothing changed).</summary>

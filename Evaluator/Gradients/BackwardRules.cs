@@ -8,10 +8,10 @@ internal static class BackwardRules
     private static readonly IBackwardRule[] All =
     [
         new ArithmeticRule(), new PassThroughRule(), new ActivationRule(), new SoftmaxRule(),
-        new ConvRule(), new ConvTransposeRule(), new MaxPoolRule(), new AveragePoolRule(), new GlobalAveragePoolRule(),
+        new ConvRule(), new ConvTransposeRule(), new MaxPoolRule(), new AveragePoolRule(), new LpPoolRule(), new GlobalAveragePoolRule(),
         new GemmRule(), new MatMulRule(), new BatchNormalizationRule(),
         new ReshapeRule(), new TransposeRule(), new ConcatRule(), new SplitRule(), new SliceRule(), new PadRule(), new GatherRule(), new GatherElementsRule(),
-        new ReduceRule(), new FunctionRule(), new CombinationRule(), new NormalizationRule(), new IndexingRule(), new EinsumRule(), new ResizeRule(),
+        new ReduceRule(), new FunctionRule(), new CombinationRule(), new NormalizationRule(), new IndexingRule(), new EinsumRule(), new ResizeRule(), new AttentionRule(),
     ];
 
     private static readonly Dictionary<string, IBackwardRule> ByOpType =

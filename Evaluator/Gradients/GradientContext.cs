@@ -45,7 +45,12 @@ internal sealed class GradientContext
             var dims = initializer.Dims.ToArray();
             var type = (TensorProto.Types.DataType)initializer.DataType;
             return new TensorInfo(dims, new bool[dims.Length],
-                type == TensorProto.Types.DataType.Float ? TensorElementType.Float : TensorElementType.Int64,
+                type switch
+                {
+                    TensorProto.Types.DataType.Float => TensorElementType.Float,
+                    TensorProto.Types.DataType.Bool => TensorElementType.Bool,
+                    _ => TensorElementType.Int64,
+                },
                 type is TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Bool ? OnnxTensors.ToInt64s(initializer) : null,
                 type == TensorProto.Types.DataType.Float ? OnnxTensors.ToFloats(initializer) : null);
         }

@@ -172,6 +172,13 @@ public sealed class NewRuleTests
     }
 
     [TestMethod]
+    [DataRow(2L)]
+    [DataRow(3L)]
+    public void LpPoolWithStridesAndPads(long p) =>
+        Verify(Model([1, 2, 5, 6], b => b.AddMulti("LpPool", ["x"], ["y"], Attr("kernel_shape", [3L, 2]), Attr("strides", [2L, 2]), Attr("pads", [1L, 0, 1, 1]), Attr("p", p))),
+            [1, 2, 5, 6], Distinct(60));
+
+    [TestMethod]
     public void ExpandAndTile()
     {
         Verify(Model([2, 3, 1], b => b.AddMulti("Expand", ["x", b.Ints("shape", 2, 2, 3, 4)], ["y"])), [2, 3, 1], Uniform);
@@ -285,6 +292,26 @@ public sealed class NewRuleTests
         Assert.AreEqual("Resize", model.Graph.Node[0].OpType);
         CollectionAssert.AreEqual(before, GradientChecker.Forward(model, [1, 2, 3, 4], seed: 3), "the upgraded model computes what Upsample did");
         Verify(model, [1, 2, 3, 4], Uniform);
+    }
+
+    [TestMethod]
+    public void AttentionOfEveryForm()
+    {
+        // 4-D multi-head: Q = x, K = tanh(x), V = sigmoid(x).
+        Verify(Model([2, 2, 3, 4], b => b.AddMulti("Attention", ["x", b.Add("Tanh", ["x"]), b.Add("Sigmoid", ["x"])], ["y"]), 23), [2, 2, 3, 4], Uniform);
+        // Grouped-query: four query heads share two K/V heads (the first two heads of x), with a scale and an additive mask.
+        Verify(Model([1, 4, 3, 2], b =>
+        {
+            var shared = b.Add("Slice", ["x", b.Ints("s", 0), b.Ints("e", 2), b.Ints("a", 1)]);
+            b.AddMulti("Attention", ["x", b.Add("Tanh", [shared]), b.Add("Sin", [shared]), b.Initializer("bias", RandomValues(12, 9), 3, 3)], ["y"], Attr("scale", 0.8f));
+        }, 23), [1, 4, 3, 2], Uniform);
+        // 3-D, heads in the last axis, causal, and a boolean mask.
+        Verify(Model([2, 3, 4], b =>
+        {
+            var mask = b.Graph.Initializer.Count;
+            b.Graph.Initializer.Add(new TensorProto { Name = "keep", DataType = (int)TensorProto.Types.DataType.Bool, Dims = { 3, 3 }, Int32Data = { 1, 1, 1, 1, 1, 0, 1, 1, 1 } });
+            b.AddMulti("Attention", ["x", b.Add("Tanh", ["x"]), b.Add("Sigmoid", ["x"]), "keep"], ["y"], Attr("q_num_heads", 2L), Attr("kv_num_heads", 2L), Attr("is_causal", 1L));
+        }, 23), [2, 3, 4], Uniform);
     }
 
     [TestMethod]

@@ -58,11 +58,6 @@ internal sealed class AveragePoolRule : IBackwardRule
         var window = Window.Of(node, kernel, x, y);
         bool includePad = GradientContext.Int(node, "count_include_pad", 0) != 0;
         int spatial = kernel.Length;
-        if (x.IsBatchAxis(1))
-        {
-            throw new GradientException($"AveragePool node '{node.Name}': the channel axis varies with the batch");
-        }
-        long channels = x.Dims[1];
         var outputDims = y.Dims[2..];
         var counts = new float[outputDims.Aggregate(1L, (a, b) => a * b)];
         for (long flat = 0; flat < counts.Length; flat++)
@@ -82,13 +77,53 @@ internal sealed class AveragePoolRule : IBackwardRule
             counts[flat] = count;
         }
         var countTensor = c.Builder.Initializer("pool_counts", counts, [1, 1, .. outputDims]);
+        return [SpreadOverWindows(node, c.Div(dOut[0]!, countTensor), c)];
+    }
+
+    /// <summary>
+    /// The gradient of a sum over each pooling window (the node's kernel, strides and pads): every window's output
+    /// gradient added to each of its inputs — a depthwise ConvTranspose with an all-ones kernel.
+    /// </summary>
+    public static string SpreadOverWindows(NodeProto node, string windowGradient, GradientContext c)
+    {
+        var x = c.Info(node.Input[0]);
+        var y = c.Info(node.Output[0]);
+        var kernel = GradientContext.Ints(node, "kernel_shape")!;
+        var window = Window.Of(node, kernel, x, y);
+        if (x.IsBatchAxis(1))
+        {
+            throw new GradientException($"{node.OpType} node '{node.Name}': the channel axis varies with the batch");
+        }
+        long channels = x.Dims[1];
         var ones = c.Builder.Initializer("pool_ones", Enumerable.Repeat(1f, (int)(channels * kernel.Aggregate(1L, (a, b) => a * b))).ToArray(),
             [channels, 1, .. kernel]);
         var (pads, outputPadding) = window.Transposed(x, y);
-        var dx = c.Op("ConvTranspose", [c.Div(dOut[0]!, countTensor), ones],
+        return c.Op("ConvTranspose", [windowGradient, ones],
             Attr("strides", window.Strides), Attr("pads", pads), Attr("output_padding", outputPadding),
             Attr("group", channels), Attr("kernel_shape", kernel));
-        return [dx];
+    }
+}
+
+/// <summary>
+/// LpPool: y = (Σ_window |x|ᵖ)^{1/p} (zero pads add nothing). With s = yᵖ, ∂y/∂s = y^{1−p}/p and ∂|x|ᵖ/∂x =
+/// p·sign(x)|x|^{p−1}, so dx = spread(dy·y^{1−p}) ⊙ sign(x)|x|^{p−1}, spread being the window-sum gradient.
+/// </summary>
+internal sealed class LpPoolRule : IBackwardRule
+{
+    public IReadOnlyList<string> OpTypes => ["LpPool"];
+
+    public string? Check(NodeProto node, GradientContext c) =>
+        GradientContext.Ints(node, "dilations") is { } d && d.Any(v => v != 1) ? "LpPool with dilations is not supported" : null;
+
+    public string?[] Backward(NodeProto node, string?[] dOut, bool[] wanted, GradientContext c)
+    {
+        var x = node.Input[0];
+        var y = node.Output[0];
+        float p = GradientContext.Int(node, "p", 2);
+        var scaled = p == 2 ? c.Div(dOut[0]!, y) : c.Mul(dOut[0]!, c.Op("Pow", [y, c.Scalar(1 - p)]));
+        var spread = AveragePoolRule.SpreadOverWindows(node, scaled, c);
+        var slope = p == 2 ? x : c.Mul(c.Op("Sign", [x]), c.Op("Pow", [c.Op("Abs", [x]), c.Scalar(p - 1)]));
+        return [c.Mul(spread, slope)];
     }
 }
 
