@@ -65,7 +65,7 @@ def raise_opset(path, opset):
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
             entry.version = opset
-    model.ir_version = 9 if opset <= 20 else 10
+    model.ir_version = 9 if opset <= 20 else 10 if opset <= 22 else 11
     onnx.save(model, path)
 
 
