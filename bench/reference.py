@@ -496,7 +496,8 @@ def main():
         model = module.build(args.torchvision)[0].to(device)
     else:
         model = build(args.model).to(device)
-    c, h, w = read_onnx(args.model)[2][1:]
+    # The pure-Python ONNX reader is slow on a 100 MB file; a torchvision net's size is the data's.
+    c, h, w = read_npz(args.data)["x"].shape[1:] if args.torchvision else read_onnx(args.model)[2][1:]
     if args.data:
         data = read_npz(args.data)
         x_all, y_all = data["x"], data["y"].long()
