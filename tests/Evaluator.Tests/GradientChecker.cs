@@ -143,5 +143,12 @@ internal static class GradientChecker
         };
     }
 
+    /// <summary>Fixed pseudo-random values in [offset − scale, offset + scale], for weights and constants.</summary>
+    public static float[] RandomValues(int seed, int count, double scale = 1, double offset = 0)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale + offset)).ToArray();
+    }
+
     public static float Uniform(Random random) => (float)(random.NextDouble() * 2 - 1);
 }

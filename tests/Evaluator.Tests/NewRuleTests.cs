@@ -11,12 +11,6 @@ namespace RobustEval.Evaluator.Tests;
 [TestClass]
 public sealed class NewRuleTests
 {
-    private static float[] RandomValues(int seed, int count, double scale = 1, double offset = 0)
-    {
-        var random = new Random(seed);
-        return Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale + offset)).ToArray();
-    }
-
     private static void Unary(string op, Func<Random, float> sample, long opset = 17, params AttributeProto[] attributes) =>
         Verify(Model([2, 3, 4], b => b.AddMulti(op, ["x"], ["y"], attributes), opset), [2, 3, 4], sample);
 

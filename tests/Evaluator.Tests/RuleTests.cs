@@ -8,12 +8,6 @@ namespace RobustEval.Evaluator.Tests;
 [TestClass]
 public sealed class RuleTests
 {
-    private static float[] RandomValues(int seed, int count, double scale = 1, double offset = 0)
-    {
-        var random = new Random(seed);
-        return Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale + offset)).ToArray();
-    }
-
     private static void Unary(string op, Func<Random, float> sample, params AttributeProto[] attributes) =>
         Verify(Model([2, 3, 4], b => b.AddMulti(op, ["x"], ["y"], attributes)), [2, 3, 4], sample);
 

@@ -37,13 +37,8 @@ internal sealed class NormalizationRule : IBackwardRule
         switch (node.OpType)
         {
             case "LayerNormalization":
-            {
-                int axis = GradientContext.Axis(GradientContext.Int(node, "axis", -1), rank);
-                var axes = Enumerable.Range(axis, rank - axis).Select(a => (long)a).ToArray();
-                var g = c.Mul(dy, node.Input[1]);
-                result[0] = Centred(c, x, g, axes, GradientContext.Float(node, "epsilon", 1e-5f));
+                result[0] = Centred(c, x, c.Mul(dy, node.Input[1]), FromAxis(node, rank), GradientContext.Float(node, "epsilon", 1e-5f));
                 break;
-            }
             case "InstanceNormalization":
             {
                 var axes = Enumerable.Range(2, rank - 2).Select(a => (long)a).ToArray();
@@ -61,18 +56,20 @@ internal sealed class NormalizationRule : IBackwardRule
                 break;
             }
             case "RMSNormalization":
-            {
-                int axis = GradientContext.Axis(GradientContext.Int(node, "axis", -1), rank);
-                var axes = Enumerable.Range(axis, rank - axis).Select(a => (long)a).ToArray();
-                var g = c.Mul(dy, node.Input[1]);
-                result[0] = Scaled(c, x, g, axes, GradientContext.Float(node, "epsilon", 1e-5f));
+                result[0] = Scaled(c, x, c.Mul(dy, node.Input[1]), FromAxis(node, rank), GradientContext.Float(node, "epsilon", 1e-5f));
                 break;
-            }
             default:
                 result[0] = Lp(node, dy, x, c, rank);
                 break;
         }
         return result;
+    }
+
+    /// <summary>The normalized axes of LayerNormalization and RMSNormalization: from the axis attribute to the last.</summary>
+    private static long[] FromAxis(NodeProto node, int rank)
+    {
+        int axis = GradientContext.Axis(GradientContext.Int(node, "axis", -1), rank);
+        return Enumerable.Range(axis, rank - axis).Select(a => (long)a).ToArray();
     }
 
     /// <summary>r ⊙ (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂)) with the statistics of x over <paramref name="axes"/>.</summary>
