@@ -10,6 +10,7 @@ say() { printf '\n== %s\n' "$*"; }
 
 # System packages: Debian's Fashion-MNIST, numpy, onnx, PyTorch and torchvision (independent references: torchvision's
 # architectures exported by PyTorch's exporter), ONNX's backend node tests (libonnx-testdata), chromium (report test), npm.
+# DejaVu fonts: the image-folder tests render digits with them (images no one here drew).
 missing=()
 [ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
 [ -d /usr/share/libonnx-testdata/data/node ] || missing+=(libonnx-testdata)
@@ -18,6 +19,7 @@ missing=()
 /usr/bin/python3 -c 'import torch' 2>/dev/null || missing+=(python3-torch)
 /usr/bin/python3 -c 'import torchvision' 2>/dev/null || missing+=(python3-torchvision)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"

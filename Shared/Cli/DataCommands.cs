@@ -1,5 +1,6 @@
 using System.CommandLine;
 using RobustEval.Data;
+using RobustEval.IO;
 
 namespace RobustEval.Cli;
 
@@ -67,6 +68,7 @@ public static class DataCommands
         };
         export.SetAction(parse =>
         {
+            OutputPaths.EnsureWritableFile(parse.GetValue(output)!, "--out");
             var (data, _) = new DatasetCatalog(DataDirectories.Default()).Load(parse.GetValue(spec)!);
             if (parse.GetValue(limit) is { } n)
             {
@@ -78,7 +80,52 @@ public static class DataCommands
             return 0;
         });
 
-        return new Command("data", "Fetch, list and export the data sets (MNIST, Fashion-MNIST, CIFAR-10)") { fetch, list, export };
+        return new Command("data", "Fetch, list and export the data sets (MNIST, Fashion-MNIST, CIFAR-10), and import image folders")
+        {
+            fetch, list, export, CreateImport(),
+        };
+    }
+
+    /// <summary><c>data import DIR -o FILE.npz</c>: an image folder converted once, for repeated runs.</summary>
+    private static Command CreateImport()
+    {
+        var folder = new Argument<string>("folder")
+        {
+            Description = "Image folder: one sub-folder per class (class names sorted give the labels), or any layout with a labels.csv / labels.txt " +
+                "of FILE,LABEL lines (LABEL a class index or name). PNG, JPEG, BMP and WebP",
+        };
+        var output = new Option<string>("--out", "-o") { Description = "The .npz to write: x uint8 (N,C,H,W or N,H,W,C), y int64, class_names (UTF-8, one per line)", Required = true };
+        var images = new ImageCommandOptions();
+        var channels = new Option<string>("--channels") { Description = "auto (1 when every image is grayscale, else 3) | 1 (luma) | 3 (gray repeated)", DefaultValueFactory = _ => "auto" };
+        channels.AcceptOnlyFromAmong("auto", "1", "3");
+        var layout = new Option<string>("--layout") { Description = "nchw | nhwc", DefaultValueFactory = _ => "nchw" };
+        layout.AcceptOnlyFromAmong("nchw", "nhwc");
+        var limit = new Option<int?>("--limit") { Description = "Only the first N images (in class, then file-name order)" };
+        var import = new Command("import", """
+            Convert a folder of images into an .npz that numpy and RobustEval read (--data FILE.npz), once, instead of
+            decoding the folder on every run (--data DIR works too). Images of different sizes need --resize and/or
+            --center-crop; corrupt or truncated files stop the import with their name, and nothing is written.
+            """)
+        {
+            folder, output, channels, layout, limit,
+        };
+        images.AddTo(import);
+        import.SetAction(parse =>
+        {
+            var path = parse.GetValue(output)!;
+            OutputPaths.EnsureWritableFile(path, "--out");
+            var options = images.Parse(parse) with
+            {
+                Channels = parse.GetValue(channels) is "1" ? 1 : parse.GetValue(channels) is "3" ? 3 : null,
+                Notice = notice => Console.Error.WriteLine($"notice: {notice}"),
+            };
+            var data = ImageFolder.Load(parse.GetValue(folder)!, options, limit: parse.GetValue(limit));
+            DatasetNpz.Save(path, data, parse.GetValue(layout) == "nhwc" ? ImageLayout.Nhwc : ImageLayout.Nchw, asBytes: true, withClassNames: true);
+            Console.WriteLine($"wrote {path}: {data.Count:N0} images of {data.Channels}x{data.Height}x{data.Width}, {data.ClassCount} classes " +
+                $"({string.Join(", ", data.ClassNames.Take(5))}{(data.ClassCount > 5 ? ", …" : "")})");
+            return 0;
+        });
+        return import;
     }
 
     /// <summary>Prints download progress every 10 %, not every packet.</summary>
@@ -98,4 +145,24 @@ public static class DataCommands
             }
         }
     }
+}
+
+/// <summary>--resize and --center-crop: how images from files are brought to one size (data import, and --data DIR in the evaluator).</summary>
+public sealed class ImageCommandOptions
+{
+    public Option<string?> Resize { get; } = new("--resize")
+    {
+        Description = "Images from a folder: N resizes the shorter side to N (aspect kept), HxW to exactly H×W (bilinear). Default: none, " +
+            "except that images of another size than a fixed-size model's are resized (shorter side) and centre-cropped to it",
+    };
+
+    public Option<string?> CenterCrop { get; } = new("--center-crop") { Description = "Images from a folder: crop N×N (or HxW) from the centre after --resize, e.g. --resize 256 --center-crop 224" };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Resize);
+        command.Options.Add(CenterCrop);
+    }
+
+    public ImageOptions Parse(ParseResult parse) => ImageOptions.Parse(parse.GetValue(Resize), parse.GetValue(CenterCrop));
 }

