@@ -260,7 +260,7 @@ public sealed class AutoAttack
 }
 
 /// <summary>The outcome of an AutoAttack run: the totals, and per example the final point and predictions.</summary>
-public sealed class AutoAttackResult
+public sealed record AutoAttackResult
 {
     public required AutoAttackPlan Plan { get; init; }
 

@@ -66,6 +66,9 @@ public sealed record AutoAttackTotals
     /// <summary>The model card's clean accuracy, when it states one.</summary>
     [JsonPropertyName("card_clean_accuracy")] public double? CardCleanAccuracy { get; init; }
 
+    /// <summary>Why the clean accuracy is bad, when it is (from <c>FeedingProbe</c>): the clean-accuracy flag's advice.</summary>
+    [JsonPropertyName("clean_accuracy_advice")] public string? CleanAccuracyAdvice { get; init; }
+
     /// <summary>Clean scores that looked like probabilities (non-negative rows summing to 1).</summary>
     [JsonPropertyName("probability_rows")] public int ProbabilityRows { get; init; }
 
@@ -148,13 +151,9 @@ public sealed record AutoAttackTotals
         {
             flags.Add(ReliabilityFlag.GradientMasking(Stages[square].Fooled, Examples));
         }
-        if (Examples >= 20 && CleanAccuracy <= 2.0 / Classes)
+        if (ReliabilityFlag.CleanAccuracy(CleanCorrect, Examples, Classes, CardCleanAccuracy) is { } clean)
         {
-            flags.Add(ReliabilityFlag.NearChance(CleanAccuracy, Classes));
-        }
-        else if (CardCleanAccuracy is { } card && Examples > 0 && Wilson.Interval(CleanCorrect, Examples).Upper < card - 0.05)
-        {
-            flags.Add(ReliabilityFlag.BelowCard(CleanAccuracy, Wilson.Interval(CleanCorrect, Examples).Upper, card));
+            flags.Add(CleanAccuracyAdvice is { } advice ? clean with { Advice = advice } : clean);
         }
         var unconverged = Stages.Where(s => s.FoscCount >= FoscMinimumPoints && s.FoscSum / s.FoscCount > FoscLimit)
             .Select(s => (s.Name, s.FoscSum / s.FoscCount, s.FoscCount)).ToList();

@@ -38,13 +38,36 @@ public sealed record ReliabilityFlag(
         $"no gradient rule for {string.Join(", ", blockers)}: no white-box attack is possible" + (squareRan ? ", so the number comes from square alone" : ""),
         "a black-box number is an upper bound on robust accuracy that white-box attacks usually lower further; report it as such");
 
+    /// <summary>The fewest images on which a clean accuracy is judged.</summary>
+    public const int CleanAccuracyMinimumImages = 20;
+
+    /// <summary>
+    /// A clean accuracy that says the model is being fed wrongly: at most min(2/k, 1/k + 0.1) for k classes (near
+    /// chance), or more than 10 points below the model card's and with the card's value above the 95 % interval.
+    /// Null when it looks sane or fewer than <see cref="CleanAccuracyMinimumImages"/> images were classified.
+    /// </summary>
+    public static ReliabilityFlag? CleanAccuracy(int correct, int examples, int classes, double? card)
+    {
+        if (examples < CleanAccuracyMinimumImages || classes < 2)
+        {
+            return null;
+        }
+        double accuracy = (double)correct / examples;
+        if (accuracy <= Math.Min(2.0 / classes, 1.0 / classes + 0.1))
+        {
+            return NearChance(accuracy, classes);
+        }
+        var upper = Wilson.Interval(correct, examples).Upper;
+        return card is { } expected && accuracy < expected - 0.10 && upper < expected ? BelowCard(accuracy, upper, expected) : null;
+    }
+
+    public const string CleanAccuracyAdvice = "the preprocessing is probably wrong (check --input-range, --mean, --std, --layout, --label-map), or the data are not the model's data set";
+
     public static ReliabilityFlag NearChance(double accuracy, int classes) => new("clean-accuracy-chance",
-        $"clean accuracy {accuracy:P1} is near chance ({1.0 / classes:P1} for {classes} classes)",
-        "the preprocessing is probably wrong: check --input-range, --mean, --std, --layout and --label-map");
+        $"clean accuracy {accuracy:P1} is near chance ({1.0 / classes:P1} for {classes} classes)", CleanAccuracyAdvice);
 
     public static ReliabilityFlag BelowCard(double accuracy, double upper, double card) => new("clean-accuracy-card",
-        $"clean accuracy {accuracy:P1} (95 % interval up to {upper:P1}) is far below the {card:P1} of the model card",
-        "the preprocessing or the data probably differ from the training's: check --input-range, --mean, --std and the data set");
+        $"clean accuracy {accuracy:P1} (95 % interval up to {upper:P1}) is more than 10 points below the {card:P1} of the model card", CleanAccuracyAdvice);
 
     public static ReliabilityFlag NotConverged(IReadOnlyList<(string Attack, double MeanRelativeFosc, int Points)> attacks) => new("not-converged",
         "the final iterates on the points that survived are far from stationary (mean FOSC relative to ε‖∇‖; 0 is converged): " +

@@ -39,6 +39,9 @@ public sealed class Classifier
 
     public required Preprocessing Preprocessing { get; init; }
 
+    /// <summary>The --output the model was loaded with (null: its first output).</summary>
+    public string? OutputOption { get; init; }
+
     public required IReadOnlyList<string> ClassNames { get; init; }
 
     public required long OriginalOpset { get; init; }
@@ -52,13 +55,15 @@ public sealed class Classifier
 
     public string Name => Card?.Name ?? System.IO.Path.GetFileNameWithoutExtension(Path);
 
-    /// <summary>Refuses data that cannot go through this model, with the reason.</summary>
+    /// <summary>
+    /// Refuses data that cannot go through this model, with the reason in the user's terms: a layout read the
+    /// wrong way round says which --layout fits, and data whose classes are not the model card's says so.
+    /// </summary>
     public void CheckData(Dataset data)
     {
         if ((data.Channels, data.Height, data.Width) != (Channels, Height, Width))
         {
-            throw new UserErrorException(
-                $"{Path} takes {Channels}x{Height}x{Width} images but the data ({data.Source}) has {data.Channels}x{data.Height}x{data.Width}");
+            throw new UserErrorException(ShapeMismatch(data));
         }
         int modelClasses = Preprocessing.LabelMap?.Length ?? Classes;
         if (data.ClassCount > modelClasses)
@@ -66,7 +71,68 @@ public sealed class Classifier
             throw new UserErrorException(
                 $"{Path} has {Classes} classes but the data has {data.ClassCount}; give a label map (--label-map or MODEL.onnx.json) to relate them");
         }
+        if (Preprocessing.LabelMap is null && Card?.ClassNames is { } names && names.Count >= data.ClassCount
+            && !names.Take(data.ClassCount).SequenceEqual(data.ClassNames, StringComparer.Ordinal))
+        {
+            throw new UserErrorException(
+                $"{Path} was trained on {Card.Dataset ?? "a data set"} with classes {Sample(names)} but the data ({data.Source}) has classes " +
+                $"{Sample(data.ClassNames)}: wrong data set? Give --data with the model's classes, or --label-map to relate them");
+        }
     }
+
+    private static string Sample(IReadOnlyList<string> names) =>
+        "(" + string.Join(", ", names.Take(4)) + (names.Count > 4 ? ", …" : "") + ")";
+
+    private string ShapeMismatch(Dataset data)
+    {
+        string Describe(ImageLayout layout, long c, long h, long w) =>
+            layout == ImageLayout.Nchw ? $"NCHW {c}×{h}×{w}" : $"NHWC {h}×{w}×{c}";
+        var model = Describe(InputLayout, Channels, Height, Width);
+        var dataShape = $"{data.Channels}×{data.Height}×{data.Width} (C×H×W)";
+        // The model's input dims read the other way round: does the data fit that reading?
+        var other = InputLayout == ImageLayout.Nchw ? ImageLayout.Nhwc : ImageLayout.Nchw;
+        var (c, h, w) = InputLayout == ImageLayout.Nchw ? (Width, Channels, Height) : (Height, Width, Channels);
+        var how = Preprocessing.Layout is null ? "read from its input's shape" : $"from {Preprocessing.Source}";
+        if ((data.Channels, data.Height, data.Width) == (c, h, w))
+        {
+            return $"{Path} takes {model} images (layout {how}) but the data ({data.Source}) are {dataShape}, which fits the model's input " +
+                $"read as {Describe(other, c, h, w)}: pass --layout {(other == ImageLayout.Nchw ? "nchw" : "nhwc")}";
+        }
+        var hint = data.Channels != Channels && data.Height == Height && data.Width == Width
+            ? data.Channels == 1 || Channels == 1 ? "; an image folder converts grayscale ↔ RGB itself, an .npz must be converted first" : ""
+            : "; for an image folder give --resize/--center-crop, for a model whose size is dynamic --input-shape";
+        return $"{Path} takes {model} images (layout {how}) but the data ({data.Source}) are {dataShape}{hint}";
+    }
+
+    /// <summary>
+    /// Loads <paramref name="spec"/> for this model: an .npz is read in the model's layout, or in the other one when
+    /// only that reading gives the model's image size (an NCHW file for an NHWC model is not a riddle to solve by
+    /// hand); a folder of images in the model's channels and size (<see cref="FitImages"/>). The layout the file
+    /// used comes back, for writing results in it.
+    /// </summary>
+    public (Dataset Data, ImageLayout Layout) LoadData(string spec, ImageOptions? images = null, Action<string>? notice = null)
+    {
+        var catalog = new DatasetCatalog(DataDirectories.Default());
+        var (data, layout) = catalog.Load(spec, InputLayout, ClassNames, FitImages(images ?? new ImageOptions(), notice));
+        if ((data.Channels, data.Height, data.Width) != (Channels, Height, Width) && spec.EndsWith(".npz", StringComparison.OrdinalIgnoreCase))
+        {
+            var other = InputLayout == ImageLayout.Nchw ? ImageLayout.Nhwc : ImageLayout.Nchw;
+            var (reread, rereadLayout) = catalog.Load(spec, other, ClassNames);
+            if ((reread.Channels, reread.Height, reread.Width) == (Channels, Height, Width))
+            {
+                return (reread, rereadLayout);
+            }
+        }
+        return (data, layout);
+    }
+
+    /// <summary>How images from a folder are read for this model: in its channels (1 or 3) and, without --resize, at its size.</summary>
+    public ImageOptions FitImages(ImageOptions options, Action<string>? notice = null) => options with
+    {
+        Channels = Channels is 1 or 3 ? Channels : null,
+        TargetSize = (Height, Width),
+        Notice = notice ?? options.Notice,
+    };
 
     /// <summary>The model's output index for a data label (through the label map when there is one).</summary>
     public long ModelLabel(long dataLabel) => Preprocessing.LabelMap is { } map ? map[dataLabel] : dataLabel;

@@ -33,13 +33,17 @@ public sealed record InputSize(long Channels, long Height, long Width, bool Expl
     }
 
     /// <summary>The size of the images <paramref name="spec"/> names (null for no spec), layout guessed from the file.</summary>
-    public static InputSize? FromData(string? spec)
+    public static InputSize? FromData(string? spec, Data.ImageOptions? images = null)
     {
         if (spec is null)
         {
             return null;
         }
-        var (data, _) = new Data.DatasetCatalog(Data.DataDirectories.Default()).Load(spec);
+        if (Data.ImageFolder.IsImageFolder(spec) && images is not { Transforms: true })
+        {
+            throw new UserErrorException($"the model's image size is dynamic and {spec} is an image folder: give --input-shape C,H,W, or --resize/--center-crop to bring its images to one size");
+        }
+        var (data, _) = new Data.DatasetCatalog(Data.DataDirectories.Default()).Load(spec, images: images);
         return new InputSize(data.Channels, data.Height, data.Width, Explicit: false);
     }
 

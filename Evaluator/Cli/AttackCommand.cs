@@ -19,7 +19,14 @@ internal static class AttackCommand
         var data = new DataOptions();
         var attack = new AttackOptions();
         var eps = new Option<string?>("--eps") { Description = "Radius of the ball in [0,1] pixel units, a number or a fraction such as 8/255 (default: l1 1.0, l2 1.5, linf 0.1)" };
-        var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json (every number printed) and adversarial.npz (x, x_adv, y, pred, pred_adv, …)" };
+        var output = new Option<string?>("--out", "-o")
+        {
+            Description = "Directory for results.json (every number printed) and adversarial.npz (x, x_adv in [0,1] whatever the model's input range, y, pred, pred_adv, …)",
+        };
+        var saveImages = new Option<string?>("--save-images")
+        {
+            Description = "Directory for PNGs of every image and its adversarial example side by side: NNNNN-clean-LABEL.png and NNNNN-adv-PREDICTION.png",
+        };
         var command = new Command("attack", """
             One attack on an ONNX classifier: white-box through a gradient graph built from the model itself, or score-based
             (square, forward passes only). Prints clean and adversarial (robust) accuracy, success rate, perturbation norms,
@@ -31,6 +38,7 @@ internal static class AttackCommand
         command.Options.Add(eps);
         data.AddTo(command);
         command.Options.Add(output);
+        command.Options.Add(saveImages);
         command.SetAction(parse =>
         {
             var norm = attack.ChosenNorm(parse);
@@ -42,6 +50,11 @@ internal static class AttackCommand
             {
                 OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
             }
+            var imageDirectory = parse.GetValue(saveImages);
+            if (imageDirectory is not null)
+            {
+                OutputPaths.EnsureWritableDirectory(imageDirectory, "--save-images");
+            }
             var sessions = model.Sessions(parse);
             var classifier = model.Load(parse, sessions, requireGradients: false, data: data);
             var settings = attack.Settings(parse, radius, classifier);
@@ -52,16 +65,26 @@ internal static class AttackCommand
                 progress => AttackRunner.Run(built, dataset, attack.BatchSize(parse, classifier), progress));
             var summary = run.Summarize();
             var notes = Notes(classifier, run, summary);
+            var warnings = new List<ReliabilityFlag>();
+            if (FeedingProbe.Check(classifier, dataset, summary.CleanAccuracy, sessions) is { } feeding)
+            {
+                warnings.Add(feeding);
+            }
             if (gradients.GradientBlockers.Count > 0)
             {
                 notes.Add($"no gradient rule for {string.Join(", ", gradients.GradientBlockers)}: white-box attacks cannot run on this model, so this number comes from {settings.Name} alone " +
                     "(an upper bound on robust accuracy that gradient attacks usually lower)");
             }
-            Print(classifier, dataset, run, summary, sessions, notes);
+            Print(classifier, dataset, run, summary, sessions, notes, warnings);
             if (outDirectory is not null)
             {
-                Write(outDirectory, classifier, dataset, layout, run, summary, sessions, notes);
+                Write(outDirectory, classifier, dataset, layout, run, summary, sessions, notes, warnings);
                 Console.WriteLine($"wrote {Path.Combine(outDirectory, "results.json")} and {Path.Combine(outDirectory, "adversarial.npz")}");
+            }
+            if (imageDirectory is not null)
+            {
+                SaveImages(imageDirectory, dataset, run, classifier);
+                Console.WriteLine($"wrote {2 * dataset.Count:N0} PNGs to {imageDirectory}");
             }
             return 0;
         });
@@ -89,7 +112,30 @@ internal static class AttackCommand
         return notes;
     }
 
-    private static void Print(Classifier classifier, Dataset data, AttackRun run, AttackSummary s, OrtSessions sessions, List<string> notes)
+    /// <summary>Every image and its adversarial example as PNGs, named so they sort side by side.</summary>
+    private static void SaveImages(string directory, Dataset data, AttackRun run, Classifier classifier)
+    {
+        if (data.Channels is not (1 or 3))
+        {
+            throw new UserErrorException($"--save-images: images of {data.Channels} channels cannot be PNGs (1 or 3)");
+        }
+        string Name(long index) => index >= 0 && index < classifier.ClassNames.Count ? Safe(classifier.ClassNames[(int)index]) : index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var adversarial = run.Results.Adversarial;
+        int size = data.ImageSize, digits = Math.Max(5, (data.Count - 1).ToString(System.Globalization.CultureInfo.InvariantCulture).Length);
+        for (int i = 0; i < data.Count; i++)
+        {
+            var stem = Path.Combine(directory, i.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(digits, '0'));
+            var example = run.Results.Examples[i];
+            ImageFiles.SavePng($"{stem}-clean-{Name(classifier.ModelLabel(data.Label(i)))}.png", data.Image(i), data.Channels, data.Height, data.Width);
+            ImageFiles.SavePng($"{stem}-adv-{Name(example.Prediction)}.png", adversarial.AsSpan(i * size, size), data.Channels, data.Height, data.Width);
+        }
+    }
+
+    private static string Safe(string name) =>
+        new(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_').Take(40).ToArray());
+
+    private static void Print(Classifier classifier, Dataset data, AttackRun run, AttackSummary s, OrtSessions sessions, List<string> notes,
+        IReadOnlyList<ReliabilityFlag> warnings)
     {
         var card = classifier.Card;
         string Row(string label, string value) => $"{label,-22}{value}";
@@ -113,11 +159,15 @@ internal static class AttackCommand
         {
             Console.WriteLine($"note: {note}");
         }
+        foreach (var warning in warnings)
+        {
+            Console.WriteLine($"warning: {warning}");
+        }
     }
 
     /// <summary>results.json and adversarial.npz, each written atomically.</summary>
     public static void Write(string directory, Classifier classifier, Dataset data, ImageLayout layout, AttackRun run, AttackSummary summary,
-        OrtSessions sessions, IReadOnlyList<string> notes)
+        OrtSessions sessions, IReadOnlyList<string> notes, IReadOnlyList<ReliabilityFlag> warnings)
     {
         int n = run.Count;
         var (c, h, w) = (data.Channels, data.Height, data.Width);
@@ -131,6 +181,9 @@ internal static class AttackCommand
             new("pred_adv", NpyArray.Of(examples.Select(e => e.Prediction).ToArray(), n)),
             new("perturbation_norm", NpyArray.Of(examples.Select(e => (float)e.PerturbationNorm).ToArray(), n)),
             new("fosc", NpyArray.Of(examples.Select(e => (float)e.Fosc).ToArray(), n)),
+            // x and x_adv are always in [0, 1]; the model's own input is this range (with its mean/std applied after).
+            new("x_range", NpyArray.Of([0f, 1f], 2)),
+            new("model_input_range", NpyArray.Of([classifier.Preprocessing.InputMin, classifier.Preprocessing.InputMax], 2)),
         };
         if (run.Settings.Goal.IsTargeted)
         {
@@ -140,11 +193,19 @@ internal static class AttackCommand
         var results = new JsonObject
         {
             ["model"] = ModelJson(classifier),
-            ["data"] = new JsonObject { ["source"] = data.Source, ["examples"] = n, ["layout"] = layout == ImageLayout.Nchw ? "NCHW" : "NHWC" },
+            ["data"] = new JsonObject
+            {
+                ["source"] = data.Source,
+                ["examples"] = n,
+                ["layout"] = layout == ImageLayout.Nchw ? "NCHW" : "NHWC",
+                ["pixel_range"] = "x and x_adv in adversarial.npz are in [0, 1]; the model takes " +
+                    $"[{classifier.Preprocessing.InputMin:G6}, {classifier.Preprocessing.InputMax:G6}] (x · {classifier.Preprocessing.InputMax - classifier.Preprocessing.InputMin:G6} + {classifier.Preprocessing.InputMin:G6})",
+            },
             ["attack"] = AttackJson(run.Settings),
             ["device"] = sessions.ActiveProvider,
             ["summary"] = JsonSerializer.SerializeToNode(summary),
             ["notes"] = new JsonArray(notes.Select(note => (JsonNode?)note).ToArray()),
+            ["warnings"] = JsonSerializer.SerializeToNode(warnings),
         };
         AtomicFile.WriteAllText(Path.Combine(directory, "results.json"), results.ToJsonString(JsonOutput.Options) + "\n");
     }

@@ -133,6 +133,10 @@ internal static class AutoAttackCommand
                 });
             }
             var result = run.Finish(classifier.Card?.CleanAccuracy);
+            if (FeedingProbe.Check(classifier, dataset, result.Totals.CleanCorrect, result.Totals.Examples, sessions) is { } feeding)
+            {
+                result = result with { Totals = result.Totals with { CleanAccuracyAdvice = feeding.Advice } };
+            }
             Print(result);
             if (outDirectory is not null)
             {

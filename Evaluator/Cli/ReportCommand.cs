@@ -87,11 +87,16 @@ internal static class ReportCommand
             };
             var target = Path.GetFullPath(parse.GetValue(output)!);
             var parent = Path.GetDirectoryName(target)!;
-            OutputPaths.EnsureWritableDirectory(parent, "--out");
+            OutputPaths.EnsureWritableDirectory(target, "--out");
+            if (parse.GetValue(index) is { } indexFile)
+            {
+                OutputPaths.EnsureWritableFile(indexFile, "--index");
+            }
             var sessions = new OrtSessions(OrtSessions.ParseDevice(parse.GetValue(device)!), parse.GetValue(threads), n => Console.Error.WriteLine($"notice: {n}"));
             // Built in a sibling folder, then swapped in: an interrupted run never leaves a half-written report.
             var building = Path.Combine(parent, $".{Path.GetFileName(target)}.building-{Guid.NewGuid():N}");
             Directory.CreateDirectory(building);
+            using var interrupted = new InterruptCleanup(() => DeleteWithRetries(building));
             try
             {
                 var report = new ReportBuilder(settings, sessions, building, Console.WriteLine).Build();
@@ -116,6 +121,22 @@ internal static class ReportCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Deletes a folder another thread may still be writing into (on Ctrl-C): a few tries.</summary>
+    private static void DeleteWithRetries(string directory)
+    {
+        for (int attempt = 0; attempt < 5 && Directory.Exists(directory); attempt++)
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException) when (attempt < 4)
+            {
+                Thread.Sleep(50);
+            }
+        }
     }
 
     private static void Replace(string target, string built)

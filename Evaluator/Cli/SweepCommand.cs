@@ -48,11 +48,16 @@ internal static class SweepCommand
             var settings = radii.Select(r => r > 0 ? AttackRegistry.Resolve(request with { Eps = r }) : null).ToList();
             var (dataset, _) = data.Load(parse, classifier);
             using var gradients = new GradientSessions(classifier, sessions);
-            var points = Run(gradients, dataset, radii, settings, attack.BatchSize(parse, classifier));
+            var (points, clean) = Run(gradients, dataset, radii, settings, attack.BatchSize(parse, classifier));
             Console.WriteLine($"{"eps",10}  {"accuracy",9}  {"images/s",9}");
             foreach (var point in points)
             {
                 Console.WriteLine($"{point.Eps,10:G4}  {point.Accuracy,9:P2}  {point.ImagesPerSecond,9:N0}");
+            }
+            var warnings = FeedingProbe.Check(classifier, dataset, clean, sessions) is { } feeding ? new[] { feeding } : [];
+            foreach (var warning in warnings)
+            {
+                Console.WriteLine($"warning: {warning}");
             }
             if (outDirectory is not null)
             {
@@ -61,7 +66,9 @@ internal static class SweepCommand
                     ["model"] = AttackCommand.ModelJson(classifier),
                     ["data"] = new JsonObject { ["source"] = dataset.Source, ["examples"] = dataset.Count },
                     ["attack"] = settings.FirstOrDefault(c => c is not null) is { } first ? AttackCommand.AttackJson(first) : null,
+                    ["clean_accuracy"] = clean,
                     ["points"] = JsonSerializer.SerializeToNode(points),
+                    ["warnings"] = JsonSerializer.SerializeToNode(warnings),
                 };
                 AtomicFile.WriteAllText(Path.Combine(outDirectory, "results.json"), results.ToJsonString(JsonOutput.Options) + "\n");
                 Console.WriteLine($"wrote {Path.Combine(outDirectory, "results.json")}");
@@ -79,7 +86,7 @@ internal static class SweepCommand
         [property: JsonPropertyName("images_per_second")] double ImagesPerSecond);
 
     /// <summary>Runs the attack at every radius above 0; radius 0 reports the clean accuracy those runs measured.</summary>
-    private static List<SweepPoint> Run(GradientSessions gradients, RobustEval.Data.Dataset dataset, IReadOnlyList<float> radii,
+    private static (List<SweepPoint> Points, double CleanAccuracy) Run(GradientSessions gradients, RobustEval.Data.Dataset dataset, IReadOnlyList<float> radii,
         IReadOnlyList<AttackSettings?> settings, int batch)
     {
         var summaries = new Dictionary<int, AttackSummary>();
@@ -92,9 +99,9 @@ internal static class SweepCommand
             }
         }
         var clean = summaries.Values.First();
-        return radii.Select((r, i) => summaries.TryGetValue(i, out var s)
+        return (radii.Select((r, i) => summaries.TryGetValue(i, out var s)
             ? new SweepPoint(r, s.AdversarialAccuracy, s.SuccessRate, s.ImagesPerSecond)
-            : new SweepPoint(0, clean.CleanAccuracy, 0, clean.ImagesPerSecond)).ToList();
+            : new SweepPoint(0, clean.CleanAccuracy, 0, clean.ImagesPerSecond)).ToList(), clean.CleanAccuracy);
     }
 
     /// <summary>"0.05,0.1,8/255" or "0:0.3:0.025" (inclusive of STOP, up to rounding); numbers may be fractions.</summary>

@@ -60,7 +60,7 @@ internal static class TransferCommands
             var spec = parse.GetValue(data)!;
             var classifier = ClassifierLoader.Load(parse.GetValue(source)!, preprocessing.Resolve(parse), sessions,
                 size: preprocessing.Size(parse), sizeFromData: () => InputSize.FromData(spec));
-            var (dataset, _) = new DatasetCatalog(DataDirectories.Default()).Load(spec, classifier.InputLayout, classifier.ClassNames);
+            var (dataset, _) = classifier.LoadData(spec, notice: DataOptions.Notice);
             if (parse.GetValue(limit) is { } n)
             {
                 dataset = dataset.Take(Math.Max(n, 1));
@@ -71,7 +71,7 @@ internal static class TransferCommands
             {
                 int finished = 0;
                 NormKind? current = null;
-                return TransferSetBuilder.Build(session, dataset, spec, attacks, attack.BatchSize(parse),
+                return TransferSetBuilder.Build(session, dataset, StoredSpec(spec, path), attacks, attack.BatchSize(parse),
                     new CallbackProgress<(NormKind Norm, double Done)>(p =>
                     {
                         if (current != p.Norm)
@@ -122,7 +122,9 @@ internal static class TransferCommands
                 OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
             }
             var sessions = new OrtSessions(OrtSessions.ParseDevice(parse.GetValue(device)!), parse.GetValue(threads), n => Console.Error.WriteLine($"notice: {n}"));
-            var cleanSpec = parse.GetValue(data) ?? transfer.Manifest.Data;
+            // The set's own data: only the images it was built from (its --limit), found relative to the manifest.
+            var cleanSpec = parse.GetValue(data) ?? ResolveStoredSpec(transfer.Manifest.Data, parse.GetValue(set)!);
+            int? cleanLimit = parse.GetValue(data) is null ? transfer.Manifest.DataExamples : null;
             var results = new List<TransferResult>();
             foreach (var path in parse.GetValue(models)!)
             {
@@ -133,14 +135,24 @@ internal static class TransferCommands
                 Dataset? clean = null;
                 try
                 {
-                    clean = new DatasetCatalog(DataDirectories.Default()).Load(cleanSpec, classifier.InputLayout, classifier.ClassNames).Data;
+                    clean = classifier.LoadData(cleanSpec, notice: DataOptions.Notice).Data;
+                    if (cleanLimit is { } n && n < clean.Count)
+                    {
+                        clean = clean.Take(n);
+                    }
                 }
                 catch (DataUnavailableException e)
                 {
                     Console.Error.WriteLine($"notice: no clean accuracy for {path}: {e.Message}");
                 }
                 using var session = new PredictionSession(classifier, sessions);
-                results.Add(TransferEvaluation.Evaluate(session, transfer, clean));
+                var result = TransferEvaluation.Evaluate(session, transfer, clean);
+                if (clean is not null && result.CleanAccuracy is { } accuracy && FeedingProbe.Check(classifier, clean, accuracy, sessions) is { } feeding)
+                {
+                    Console.WriteLine($"warning: {Path.GetFileName(path)}: {feeding}");
+                    result = result with { Warnings = [feeding] };
+                }
+                results.Add(result);
             }
             var norms = transfer.Manifest.Norms.Select(n => n.Norm).ToArray();
             Console.WriteLine($"transfer set {parse.GetValue(set)}: {transfer.Count:N0} examples from {Path.GetFileName(transfer.Manifest.SourceModel)}");
@@ -165,6 +177,26 @@ internal static class TransferCommands
             return 0;
         });
         return new Command("transfer", "Check how adversarial examples transfer to other models") { eval };
+    }
+
+    /// <summary>A data path as a manifest at <paramref name="setPath"/> records it: relative to the manifest's folder (named splits as they are).</summary>
+    internal static string StoredSpec(string spec, string setPath) =>
+        DatasetCatalog.IsNamedSplit(spec) || !(File.Exists(spec) || Directory.Exists(spec))
+            ? spec
+            : Path.GetRelativePath(Path.GetDirectoryName(Path.GetFullPath(setPath))!, Path.GetFullPath(spec)).Replace('\\', '/');
+
+    /// <summary>
+    /// The data path a manifest recorded, found from anywhere: relative to the manifest's folder (how sets are
+    /// written now), else as written (older sets recorded it relative to where they were built).
+    /// </summary>
+    internal static string ResolveStoredSpec(string spec, string setPath)
+    {
+        if (DatasetCatalog.IsNamedSplit(spec) || Path.IsPathRooted(spec))
+        {
+            return spec;
+        }
+        var besideManifest = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(setPath))!, spec);
+        return File.Exists(besideManifest) || Directory.Exists(besideManifest) ? besideManifest : spec;
     }
 
     /// <summary>

@@ -23,7 +23,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         var names = UniqueNames(classifiers);
         var first = classifiers[0];
         var spec = settings.Data ?? first.DefaultData();
-        var data = new DatasetCatalog(DataDirectories.Default()).Load(spec, first.InputLayout, first.ClassNames).Data;
+        var data = first.LoadData(spec, notice: log).Data;
         foreach (var classifier in classifiers)
         {
             classifier.CheckData(data);
@@ -46,6 +46,11 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             using var gradients = new GradientSessions(classifier, sessions);
             double clean = prediction.Accuracy(data);
             var notes = classifier.Notes.ToList();
+            if (FeedingProbe.Check(classifier, data, clean, sessions) is { } feeding)
+            {
+                log($"  warning: {feeding}");
+                notes.Add($"warning: {feeding}");
+            }
             double zeroGradient = 0;
             for (int s = 0; s < settings.Sweeps.Count; s++)
             {

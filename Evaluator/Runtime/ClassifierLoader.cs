@@ -126,12 +126,21 @@ public static class ClassifierLoader
             StrippedOutputOp = stripped,
             Card = card,
             Preprocessing = preprocessing,
+            OutputOption = outputName,
             ClassNames = classNames,
             OriginalOpset = originalOpset,
             Notes = notes,
             Tensors = tensors,
         };
     }
+
+    /// <summary>
+    /// The same model and output at the same image size, fed with other <paramref name="preprocessing"/> (for
+    /// trying which settings make its clean accuracy sane); loads without requiring gradient rules.
+    /// </summary>
+    public static Classifier Reload(Classifier classifier, Preprocessing preprocessing, OrtSessions sessions) =>
+        Load(classifier.Path, preprocessing, sessions, classifier.OutputOption, requireGradients: false,
+            size: new InputSize(classifier.Channels, classifier.Height, classifier.Width, Explicit: true));
 
     /// <summary>The input's four dims (batch first) and the batch size when it is fixed.</summary>
     private static (long[] Dims, long? FixedBatch) InputShape(string path, ValueInfoProto input)

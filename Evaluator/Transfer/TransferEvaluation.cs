@@ -18,6 +18,10 @@ internal sealed record TransferResult
     [JsonPropertyName("clean_accuracy")]
     public double? CleanAccuracy { get; init; }
 
+    /// <summary>Images the clean accuracy was measured on (the set's own data: as many as it was built from).</summary>
+    [JsonPropertyName("clean_examples")]
+    public int? CleanExamples { get; init; }
+
     [JsonPropertyName("transfer_accuracy")]
     public required double TransferAccuracy { get; init; }
 
@@ -27,6 +31,10 @@ internal sealed record TransferResult
 
     [JsonPropertyName("examples")]
     public required int Examples { get; init; }
+
+    /// <summary>Reasons the clean accuracy says the model is fed wrongly (see FeedingProbe).</summary>
+    [JsonPropertyName("warnings")]
+    public IReadOnlyList<Attacks.ReliabilityFlag> Warnings { get; init; } = [];
 }
 
 internal static class TransferEvaluation
@@ -69,6 +77,7 @@ internal static class TransferEvaluation
             Model = classifier.Path,
             Name = classifier.Name,
             CleanAccuracy = clean is null ? null : session.Accuracy(clean),
+            CleanExamples = clean?.Count,
             TransferAccuracy = set.Count == 0 ? 0 : (double)correct / set.Count,
             PerNorm = perNorm,
             Examples = set.Count,

@@ -29,7 +29,7 @@ public static class CommandLineApp
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && !args.Contains("--help") && !args.Contains("-h"))
         {
-            error.WriteLine($"error: {OneLine(parse.Errors[0].Message)} (see '{root.Name} {CommandPath(parse)}--help')");
+            error.WriteLine($"error: {Unknown(parse) ?? OneLine(parse.Errors[0].Message)} (see '{root.Name} {CommandPath(parse)}--help')");
             return UsageError;
         }
         try
@@ -61,6 +61,60 @@ public static class CommandLineApp
             }
             return InternalError;
         }
+    }
+
+    /// <summary>"unknown command 'attak'; did you mean 'attack'?" for a token that is no command or option here, else null.</summary>
+    private static string? Unknown(ParseResult parse)
+    {
+        var command = parse.CommandResult.Command;
+        var token = parse.UnmatchedTokens.FirstOrDefault();
+        if (token is null)
+        {
+            return null;
+        }
+        bool isOption = token.StartsWith('-');
+        var known = isOption
+            ? command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Concat(command.Parents.OfType<Command>().SelectMany(p => p.Options.Where(o => o.Recursive).Select(o => o.Name))).ToList()
+            : command.Subcommands.Select(c => c.Name).ToList();
+        if (!isOption && command.Subcommands.Count == 0)
+        {
+            return null;
+        }
+        var what = isOption ? "option" : "command";
+        var best = known.Distinct(StringComparer.Ordinal)
+            .Select(name => (Name: name, Distance: Distance(token.ToLowerInvariant(), name.ToLowerInvariant())))
+            .OrderBy(c => c.Distance).ThenBy(c => c.Name, StringComparer.Ordinal).FirstOrDefault();
+        int allowed = Math.Max(1, token.TrimStart('-').Length / 3);
+        return best.Name is not null && best.Distance <= allowed
+            ? $"unknown {what} '{token}'; did you mean '{best.Name}'?"
+            : isOption ? $"unknown option '{token}'" : $"unknown command '{token}' (commands: {string.Join(", ", known)})";
+    }
+
+    /// <summary>Levenshtein distance, with a transposition of neighbours counting as one edit.</summary>
+    internal static int Distance(string a, string b)
+    {
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (int i = 0; i <= a.Length; i++)
+        {
+            d[i, 0] = i;
+        }
+        for (int j = 0; j <= b.Length; j++)
+        {
+            d[0, j] = j;
+        }
+        for (int i = 1; i <= a.Length; i++)
+        {
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                {
+                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                }
+            }
+        }
+        return d[a.Length, b.Length];
     }
 
     private static string CommandPath(ParseResult parse)

@@ -62,6 +62,7 @@ internal static class TrainCommand
         device.AcceptOnlyFromAmong("auto", "cpu", "cuda");
         var output = new Option<string>("--out", "-o") { Description = "Output .onnx; the metrics log and checkpoint go beside it", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run from its last complete epoch" };
+        var force = new Option<bool>("--force") { Description = "Replace an existing OUT.onnx and its metrics log (refused otherwise)" };
         var name = new Option<string?>("--name") { Description = "Model name for the card (default: the file name)" };
 
         var command = new Command("train", """
@@ -71,7 +72,7 @@ internal static class TrainCommand
             """)
         {
             arch, data, testData, method, norm, eps, clip, pixels, alpha, steps, stepSize, cMax, ramp, epochs, batch, lr, momentum,
-            weightDecay, schedule, limit, seed, threads, device, output, resume, name,
+            weightDecay, schedule, limit, seed, threads, device, output, resume, force, name,
         };
         command.SetAction(parse =>
         {
@@ -87,6 +88,10 @@ internal static class TrainCommand
             }
             var paths = new TrainingPaths(parse.GetValue(output)!);
             paths.EnsureWritable();
+            if (File.Exists(paths.Model) && !parse.GetValue(force))
+            {
+                throw new UserErrorException($"--out {paths.Model} already exists; pass --force to replace it (and its metrics log), or write elsewhere");
+            }
             var (trainSet, testSet, dataName) = LoadData(parse.GetValue(data)!, parse.GetValue(testData), parse.GetValue(limit));
             var options = new TrainingOptions
             {

@@ -10,8 +10,10 @@ internal static class EvaluatorRunner
     {
         var error = new StringWriter();
         var output = new StringWriter();
-        var original = Console.Out;
+        var (original, originalError) = (Console.Out, Console.Error);
         Console.SetOut(output);
+        // Notices (written to standard error as the program runs) land with the error lines, as in a terminal.
+        Console.SetError(error);
         try
         {
             return (CommandLineApp.Run(EvaluatorCli.Create(), args, error), output.ToString(), error.ToString());
@@ -19,6 +21,7 @@ internal static class EvaluatorRunner
         finally
         {
             Console.SetOut(original);
+            Console.SetError(originalError);
         }
     }
 

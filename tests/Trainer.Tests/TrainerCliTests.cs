@@ -32,6 +32,24 @@ public sealed class TrainerCliTests
     }
 
     [TestMethod]
+    public void AnExistingModelIsNotOverwrittenWithoutForce()
+    {
+        using var dir = new TempDirectory();
+        var model = dir.File("trained.onnx");
+        File.WriteAllText(model, "a trained model");
+        File.WriteAllText(dir.File("trained.metrics.jsonl"), "its log");
+        var (code, error) = Run("train", "--data", dir.File("missing.npz"), "--out", model);
+        Assert.AreEqual(2, code, error);
+        StringAssert.Contains(error, "already exists; pass --force");
+        Assert.AreEqual("a trained model", File.ReadAllText(model));
+        Assert.AreEqual("its log", File.ReadAllText(dir.File("trained.metrics.jsonl")));
+        // With --force the refusal is gone: the run goes on to the next problem (here the missing data).
+        (code, error) = Run("train", "--data", dir.File("missing.npz"), "--out", model, "--force");
+        Assert.AreEqual(2, code, error);
+        Assert.DoesNotContain("already exists", error);
+    }
+
+    [TestMethod]
     public void UnknownArchitecture() => AssertRefused("unknown architecture 'resnet'", "train", "--arch", "resnet", "--out", "{dir}/m.onnx");
 
     [TestMethod]
