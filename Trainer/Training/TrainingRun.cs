@@ -127,7 +127,6 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
         // The epoch's order goes to the device once: a copy per batch from pageable memory would make a GPU wait.
         using var shuffled = tensor(Shuffle(train.Count, epoch));
         using var order = shuffled.to(device);
-        var ball = options.Ball;
         // Sums stay on the device and are read when the progress display is due (the first and last batch, and every
         // ProgressInterval): reading a value after every batch would make a GPU wait for each batch to finish.
         using var lossSum = zeros(1, dtype: ScalarType.Float64, device: device);
@@ -151,44 +150,8 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
             var x = trainX.index_select(0, index);
             var y = trainY.index_select(0, index);
 
-            Tensor trainedOn = x;
-            Tensor? extra = null;
-            if (options.Method.IsAdversarial())
-            {
-                model.eval();
-                switch (options.Method)
-                {
-                    case TrainingMethod.Robust:
-                        trainedOn = AdversarialExamples.SingleStep(model, x, y, ball, options.Eps, options.Clip);
-                        break;
-                    case TrainingMethod.Mix:
-                        extra = AdversarialExamples.SingleStep(model, x, y, ball, options.Eps, options.Clip);
-                        break;
-                    default:
-                        var pgd = AdversarialExamples.Pgd(model, x, y, ball, options.Eps, options.StepSize, options.Steps, threshold);
-                        trainedOn = pgd.Adversarial;
-                        foscSum.add_(pgd.Fosc.sum().to_type(ScalarType.Float64));
-                        stepsSum.add_(pgd.StepsTaken.sum());
-                        break;
-                }
-                model.train();
-            }
-            else
-            {
-                model.train();
-            }
-
-            var logits = model.forward(trainedOn);
-            var loss = cross_entropy(logits, y);
-            if (extra is not null)
-            {
-                loss = options.Alpha * loss + (1 - options.Alpha) * cross_entropy(model.forward(extra), y);
-            }
-            optimizer.ZeroGrad();
-            loss.backward();
-            optimizer.Step(rate);
-
-            lossSum.add_(loss.detach().to_type(ScalarType.Float64) * count);
+            var logits = TrainBatch(model, optimizer, x, y, rate, threshold, foscSum, stepsSum, out var loss);
+            lossSum.add_(loss.to_type(ScalarType.Float64) * count);
             correct.add_(logits.argmax(1).eq(y).sum());
             seen += count;
             if (b == 0 || b == batches - 1 || clock.Elapsed - lastReport >= ProgressInterval)
@@ -213,6 +176,65 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
             Seconds = seconds,
             ImagesPerSecond = seen / seconds,
         };
+    }
+
+    /// <summary>The examples θ is updated on for one minibatch, by method: the clean batch (standard), its single
+    /// steepest-ascent perturbation (robust, Algorithm 1), both (mix: Trained is the clean batch, Extra the perturbed
+    /// one), or its PGD iterate (pgd, dynamic). The attack runs in evaluation mode.</summary>
+    internal sealed record BatchExamples(Tensor Trained, Tensor? Extra, PgdResult? Pgd);
+
+    internal BatchExamples Examples(Network model, Tensor x, Tensor y, double? threshold)
+    {
+        if (!options.Method.IsAdversarial())
+        {
+            return new BatchExamples(x, null, null);
+        }
+        model.eval();
+        try
+        {
+            switch (options.Method)
+            {
+                case TrainingMethod.Robust:
+                    return new BatchExamples(AdversarialExamples.SingleStep(model, x, y, options.Ball, options.Eps, options.Clip), null, null);
+                case TrainingMethod.Mix:
+                    return new BatchExamples(x, AdversarialExamples.SingleStep(model, x, y, options.Ball, options.Eps, options.Clip), null);
+                default:
+                    var pgd = AdversarialExamples.Pgd(model, x, y, options.Ball, options.Eps, options.StepSize, options.Steps, threshold);
+                    return new BatchExamples(pgd.Adversarial, null, pgd);
+            }
+        }
+        finally
+        {
+            model.train();
+        }
+    }
+
+    /// <summary>
+    /// One SGD update on a minibatch with the method's examples (<see cref="Examples"/>) and loss — cross-entropy on
+    /// them, or Goodfellow's α·J(x) + (1 − α)·J(x + Δ) for mix. Returns the logits of the examples trained on and the
+    /// loss (detached); PGD's FOSC and step counts are added to the sums when given.
+    /// </summary>
+    internal Tensor TrainBatch(Network model, Sgd optimizer, Tensor x, Tensor y, double rate, double? threshold,
+        Tensor? foscSum, Tensor? stepsSum, out Tensor loss)
+    {
+        var examples = Examples(model, x, y, threshold);
+        if (examples.Pgd is { } pgd)
+        {
+            foscSum?.add_(pgd.Fosc.sum().to_type(ScalarType.Float64));
+            stepsSum?.add_(pgd.StepsTaken.sum());
+        }
+        model.train();
+        var logits = model.forward(examples.Trained);
+        var objective = cross_entropy(logits, y);
+        if (examples.Extra is { } extra)
+        {
+            objective = options.Alpha * objective + (1 - options.Alpha) * cross_entropy(model.forward(extra), y);
+        }
+        optimizer.ZeroGrad();
+        objective.backward();
+        optimizer.Step(rate);
+        loss = objective.detach();
+        return logits;
     }
 
     /// <summary>Clean accuracy in evaluation mode, in batches.</summary>

@@ -40,7 +40,9 @@ public sealed class EvaluatorCliTests
         Assert.AreEqual(TrainedModel.Test.Count, summary.GetProperty("examples").GetInt32(), "the default data is the sample next to the model");
 
         var arrays = Npz.Read(dir.File("adversarial.npz"));
-        CollectionAssert.AreEquivalent(new[] { "x", "x_adv", "y", "pred", "pred_adv", "perturbation_norm", "fosc" }, arrays.Keys.ToArray());
+        CollectionAssert.AreEquivalent(new[] { "x", "x_adv", "y", "pred", "pred_adv", "perturbation_norm", "fosc", "x_range", "model_input_range" }, arrays.Keys.ToArray());
+        CollectionAssert.AreEqual(new[] { 0f, 1f }, arrays["x_range"].ToFloat32(), "x and x_adv are in [0, 1]");
+        CollectionAssert.AreEqual(new[] { 0f, 1f }, arrays["model_input_range"].ToFloat32(), "and this model takes [0, 1]");
         var y = arrays["y"].ToInt64();
         var predAdv = arrays["pred_adv"].ToInt64();
         var pred = arrays["pred"].ToInt64();
@@ -158,7 +160,7 @@ public sealed class EvaluatorCliTests
     {
         using var dir = new TempDirectory();
         Npz.Write(dir.File("small.npz"), [new("x", NpyArray.Of(new float[2 * 16], 2, 1, 4, 4)), new("y", NpyArray.Of([0L, 1], 2))]);
-        AssertRefused("takes 1x28x28 images", "attack", TrainedModel.Path, "--norm", "linf", "--data", dir.File("small.npz"));
+        AssertRefused("takes NCHW 1×28×28 images (layout from model card) but the data (" + dir.File("small.npz") + ") are 1×4×4 (C×H×W)", "attack", TrainedModel.Path, "--norm", "linf", "--data", dir.File("small.npz"));
         Npz.Write(dir.File("many.npz"), [new("x", NpyArray.Of(new float[2 * 784], 2, 1, 28, 28)), new("y", NpyArray.Of([0L, 11], 2))]);
         AssertRefused("label 1 is 11, outside 0..9", "attack", TrainedModel.Path, "--norm", "linf", "--data", dir.File("many.npz"));
     }

@@ -291,6 +291,9 @@ public sealed class UserDataCliTests
     {
         using var dir = new TempDirectory();
         var evaluator = Path.Combine(AppContext.BaseDirectory, "evaluator.dll");
+        // Ctrl-C is SIGINT; a test run started in the background by a non-interactive shell has SIGINT ignored, and
+        // its children inherit that, so there SIGTERM (the same clean-up) stands in for it.
+        var signal = SignalIgnored(2) ? "TERM" : "INT";
         foreach (var (args, watched) in new (string[], string)[]
         {
             (["report", "--models", Baseline, "--eps-sweep", "pgd40:linf:0:0.3:0.01", "--out", dir.File("report")], "report"),
@@ -308,13 +311,21 @@ public sealed class UserDataCliTests
             var errors = process.StandardError.ReadToEndAsync();
             Thread.Sleep(5000);
             Assert.IsFalse(process.HasExited, $"{watched} finished before it could be interrupted: {errors.Result}");
-            using (var kill = Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            using (var kill = Process.Start("kill", [$"-{signal}", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
             {
                 kill.WaitForExit();
             }
-            Assert.IsTrue(process.WaitForExit(TimeSpan.FromSeconds(30)), $"{watched} did not stop on SIGINT");
+            Assert.IsTrue(process.WaitForExit(TimeSpan.FromSeconds(30)), $"{watched} did not stop on SIG{signal}");
             var left = Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName).ToArray();
             Assert.IsEmpty(left, $"{watched} left {string.Join(", ", left)}");
         }
+    }
+
+    /// <summary>Whether this process ignores the signal (the SigIgn mask of /proc/self/status).</summary>
+    private static bool SignalIgnored(int signal)
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        var mask = ulong.Parse(line["SigIgn:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        return (mask & (1UL << (signal - 1))) != 0;
     }
 }

@@ -96,6 +96,93 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    [DataRow("standard", false)]
+    [DataRow("robust", false)]
+    [DataRow("robust", true)]
+    [DataRow("mix", true)]
+    public void EachMethodTrainsOnTheBatchItsPaperSays(string methodName, bool clip)
+    {
+        // Eq. 11 for ℓ∞ written out here with plain autograd: x + ε·sign(∇ₓJ(θ, x, y)), and with --clip the box-aware
+        // step — coordinates that sit on the edge of [0, 1] and would be pushed outward do not move — then clamped.
+        var method = TrainingMethods.Parse(methodName);
+        using var dir = new TempDirectory();
+        using var network = TestNetworks.Random(ArchitectureCatalog.ShahamMnist, seed: 5);
+        var x = tensor(Train.Pixels[..(16 * 784)].ToArray(), [16, 1, 28, 28]);
+        var y = tensor(Train.Labels[..16].ToArray());
+        const double eps = 0.1;
+        network.eval();
+        var input = x.detach().requires_grad_(true);
+        var loss = TorchSharp.torch.nn.functional.cross_entropy(network.forward(input), y, reduction: TorchSharp.torch.nn.Reduction.Sum);
+        var gradient = TorchSharp.torch.autograd.grad([loss], [input])[0];
+        var sign = gradient.sign();
+        if (clip)
+        {
+            sign = where(gradient.gt(0).logical_and(x.ge(1)).logical_or(gradient.lt(0).logical_and(x.le(0))), zeros_like(sign), sign);
+        }
+        var step = x + eps * sign;
+        var expected = clip ? step.clamp(0, 1) : step;
+        Assert.IsGreaterThan(0.5, (expected - x).abs().gt(0).to_type(ScalarType.Float32).mean().item<float>(), "the step moves most pixels");
+
+        var run = new TrainingRun(Options(method) with { Eps = eps, Clip = clip }, Train, Test, CPU, new TrainingPaths(dir.File("m.onnx")), new Recorder());
+        var examples = run.Examples(network, x, y, threshold: null);
+        float Distance(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
+        switch (method)
+        {
+            case TrainingMethod.Standard:
+                Assert.AreEqual(0f, Distance(examples.Trained, x), "standard training sees the clean batch");
+                Assert.IsNull(examples.Extra);
+                break;
+            case TrainingMethod.Robust:
+                Assert.IsLessThanOrEqualTo(1e-6f, Distance(examples.Trained, expected), "Algorithm 1 replaces the batch by its eq. 11 step");
+                Assert.IsNull(examples.Extra, "…and trains on nothing else");
+                break;
+            case TrainingMethod.Mix:
+                Assert.AreEqual(0f, Distance(examples.Trained, x), "Goodfellow's loss keeps the clean term");
+                Assert.IsLessThanOrEqualTo(1e-6f, Distance(examples.Extra!, expected), "…beside the eq. 11 step");
+                break;
+        }
+    }
+
+    [TestMethod]
+    [DataRow("robust")]
+    [DataRow("mix")]
+    public void AdversarialTrainingLowersTheLossOnItsOwnSingleStepExamplesBelowStandardTraining(string methodName)
+    {
+        // Two nets from the same weights, updated on the same minibatches in the same order; only the method differs.
+        // Had the robust or mix branch trained on clean data, the two nets would be identical and the losses equal.
+        double SingleStepLoss(TrainingMethod method)
+        {
+            using var dir = new TempDirectory();
+            var options = Options(method) with { Eps = 0.2 };
+            using var network = TestNetworks.Random(ArchitectureCatalog.ShahamMnist, seed: 11);
+            using var optimizer = new Sgd(network.parameters(), options.Momentum, options.WeightDecay);
+            var run = new TrainingRun(options, Train, Test, CPU, new TrainingPaths(dir.File("m.onnx")), new Recorder());
+            var x = tensor(Train.Pixels.ToArray(), [Train.Count, 1, 28, 28]);
+            var y = tensor(Train.Labels.ToArray());
+            for (int epoch = 0; epoch < 4; epoch++)
+            {
+                for (int start = 0; start < Train.Count; start += options.BatchSize)
+                {
+                    using var scope = NewDisposeScope();
+                    manual_seed(epoch * 100 + start);
+                    run.TrainBatch(network, optimizer, x.narrow(0, start, options.BatchSize), y.narrow(0, start, options.BatchSize),
+                        options.LearningRate, threshold: null, foscSum: null, stepsSum: null, out _);
+                }
+            }
+            var testX = tensor(Test.Pixels.ToArray(), [Test.Count, 1, 28, 28]);
+            var testY = tensor(Test.Labels.ToArray());
+            network.eval();
+            var adversarial = AdversarialExamples.SingleStep(network, testX, testY, options.Ball, options.Eps, options.Clip);
+            using var noGradient = no_grad();
+            return TorchSharp.torch.nn.functional.cross_entropy(network.forward(adversarial), testY).item<float>();
+        }
+
+        double standard = SingleStepLoss(TrainingMethod.Standard);
+        double adversarial = SingleStepLoss(TrainingMethods.Parse(methodName));
+        Assert.IsLessThan(0.5 * standard, adversarial, $"{methodName} {adversarial:G4} against standard {standard:G4}");
+    }
+
+    [TestMethod]
     [DataRow(ArchitectureCatalog.ShahamMnist)]
     [DataRow(ArchitectureCatalog.SmallCnn)]
     [DataRow(ArchitectureCatalog.VggCifar)]

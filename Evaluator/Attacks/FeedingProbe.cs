@@ -1,9 +1,9 @@
 using System.Globalization;
 using RobustEval.Data;
-using RobustEval.Evaluator.Attacks;
+using RobustEval.Evaluator.Runtime;
 using RobustEval.Evaluator.Classifiers;
 
-namespace RobustEval.Evaluator.Runtime;
+namespace RobustEval.Evaluator.Attacks;
 
 /// <summary>
 /// When a clean accuracy says the model is being fed wrongly (<see cref="ReliabilityFlag.CleanAccuracy"/>), finds
