@@ -48,6 +48,17 @@ if [ -n "$seeds" ] && ! [[ "$seeds" =~ ^[1-9][0-9]?(,[1-9][0-9]?)*$ ]]; then
 fi
 if [ -n "$iterative" ] && [ -z "$seeds" ]; then echo "--iterative applies to --seeds runs only" >&2; exit 2; fi
 
+models=Models
+report=reports/$data
+epochs=40
+limit=2004
+if [ "$data" = fashion-mnist ]; then epochs=20; limit=2000; fi
+if [ "$data" = cifar10 ]; then epochs=300; limit=2000; fi
+if [ "$quick" = --quick ]; then
+  models=$(mktemp -d); report=$models/report; epochs=2; limit=200
+  echo "quick run into $models"
+fi
+
 dotnet build RobustEval.sln -c Release --nologo -v q -clp:ErrorsOnly
 trainer() { dotnet run --project Trainer -c Release --no-build -- "$@"; }
 evaluator() { dotnet run --project Evaluator -c Release --no-build -- "$@"; }
