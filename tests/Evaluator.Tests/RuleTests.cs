@@ -94,10 +94,46 @@ public sealed class RuleTests
         Verify(Model([2, 3, 7, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(2, 4 * 3 * 3 * 2), 4, 3, 3, 2), b.Initializer("b", RandomValues(3, 4), 4)],
             ["y"], Attr("strides", [2L, 1]), Attr("pads", [1L, 0, 0, 1]), Attr("dilations", [1L, 2]))), [2, 3, 7, 6], Uniform);
 
+    /// <summary>
+    /// Which way Conv's rule took (ConvRule): "flipped" — a stride-1 Conv with the kernel flipped once, taken from
+    /// ConvRule.MinimumChannels input channels — or "transposed" (ConvTranspose), and the finite-difference check of it.
+    /// </summary>
+    private static void VerifyConvPath(string expected, long[] dims, Action<GraphBuilder> build)
+    {
+        var forward = Model(dims, build);
+        var (gradient, _) = GradientModel(forward, dims);
+        var ops = gradient.Graph.Node.Select(n => n.OpType).ToList();
+        bool flipped = gradient.Graph.Initializer.Any(i => i.Name.EndsWith(".flipped_weight", StringComparison.Ordinal));
+        Assert.AreEqual(expected, flipped ? "flipped" : "transposed", $"ops: {string.Join(", ", ops)}");
+        Assert.AreEqual(flipped ? 0 : 1, ops.Count(o => o == "ConvTranspose"));
+        Verify(forward, dims, Uniform);
+    }
+
     [TestMethod]
-    public void StrideOneConvWithAsymmetricPadsRunsAsAConvolution() =>
-        Verify(Model([2, 3, 6, 5], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(22, 4 * 3 * 3 * 2), 4, 3, 3, 2)],
-            ["y"], Attr("pads", [0L, 1, 2, 0]))), [2, 3, 6, 5], Uniform);
+    public void ThinStrideOneConvWithAsymmetricPadsTakesConvTranspose() =>
+        VerifyConvPath("transposed", [2, 3, 6, 5], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(22, 4 * 3 * 3 * 2), 4, 3, 3, 2)],
+            ["y"], Attr("pads", [0L, 1, 2, 0])));
+
+    [TestMethod]
+    public void WideStrideOneConvWithAsymmetricPadsRunsAsAFlippedConvolution() =>
+        VerifyConvPath("flipped", [2, 16, 6, 5], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(24, 5 * 16 * 3 * 2), 5, 16, 3, 2)],
+            ["y"], Attr("pads", [0L, 1, 2, 0])));
+
+    [TestMethod]
+    public void WideDepthwiseConvRunsAsAFlippedConvolution() =>
+        VerifyConvPath("flipped", [1, 16, 5, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(25, 16 * 1 * 3 * 3), 16, 1, 3, 3)],
+            ["y"], Attr("pads", [1L, 1, 1, 1]), Attr("group", 16L)));
+
+    [TestMethod]
+    public void WideGroupedConvWithAChannelMultiplierRunsAsAFlippedConvolution() =>
+        // 4 groups of 4 input channels, 3 output channels each: the flip also swaps channels within each group.
+        VerifyConvPath("flipped", [1, 16, 5, 4], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(26, 12 * 4 * 2 * 3), 12, 4, 2, 3)],
+            ["y"], Attr("pads", [1L, 0, 0, 2]), Attr("group", 4L)));
+
+    [TestMethod]
+    public void WideStridedConvTakesConvTranspose() =>
+        VerifyConvPath("transposed", [1, 16, 7, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(27, 4 * 16 * 3 * 3), 4, 16, 3, 3)],
+            ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 1, 1, 1])));
 
     [TestMethod]
     public void ConvWithPadsWiderThanTheKernelFallsBackToConvTranspose() =>
