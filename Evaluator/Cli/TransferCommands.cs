@@ -7,6 +7,7 @@ using RobustEval.Data;
 using RobustEval.Evaluator.Attacks;
 using RobustEval.Evaluator.Classifiers;
 using RobustEval.Evaluator.Runtime;
+using RobustEval.Evaluator.Reports;
 using RobustEval.Evaluator.Transfer;
 using RobustEval.Geometry;
 using RobustEval.IO;
@@ -176,7 +177,111 @@ internal static class TransferCommands
             }
             return 0;
         });
-        return new Command("transfer", "Check how adversarial examples transfer to other models") { eval };
+        return new Command("transfer", "Check how adversarial examples transfer to other models") { eval, CreateSummarize() };
+    }
+
+    private static Command CreateSummarize()
+    {
+        var runs = new Argument<string[]>("runs") { Description = "One folder per seed, each holding transfer/results.json (transfer eval --out) and, optionally, NET/autoattack/results.json per net", Arity = ArgumentArity.OneOrMore };
+        var control = new Option<string?>("--control") { Description = "The control net's name (a second standard net from another seed): each net's gain over it is computed seed by seed" };
+        var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json and table.md (default: print only)" };
+        var command = new Command("summarize", """
+            Table 1 over independent seeds: reads each seed's transfer eval results (and AutoAttack results where they
+            exist) and gives every cell as mean ± sample standard deviation over the seeds, with each net's gain over
+            the control. Each seed should be a whole run — its own baseline, transfer set and nets — as
+            reports/reproduce.sh DATA --seeds 1,2,3 makes them.
+            """)
+        {
+            runs, control, output,
+        };
+        command.SetAction(parse =>
+        {
+            var outDirectory = parse.GetValue(output);
+            if (outDirectory is not null)
+            {
+                OutputPaths.EnsureWritableDirectory(outDirectory, "--out");
+            }
+            var folders = parse.GetValue(runs)!;
+            var seeds = new List<IReadOnlyDictionary<string, SeedMeasurement>>();
+            var examples = new List<int>();
+            string? attack = null;
+            foreach (var folder in folders)
+            {
+                var (measurements, count, heading) = ReadSeed(folder);
+                if (seeds.Count > 0 && heading != attack)
+                {
+                    throw new UserErrorException($"{folder}: AutoAttack was run with other settings ({heading ?? "none"}) than in {folders[0]} ({attack ?? "none"})");
+                }
+                attack = heading;
+                seeds.Add(measurements);
+                examples.Add(count);
+            }
+            var nets = SeedSummary.Summarize(seeds, parse.GetValue(control));
+            var table = SeedSummary.Markdown(nets, attack);
+            Console.Write(table);
+            Console.WriteLine($"mean ± standard deviation over {folders.Length} seed{(folders.Length == 1 ? "" : "s")}, in percent; 𝒜: {string.Join(", ", examples.Select(n => n.ToString("N0", CultureInfo.InvariantCulture)))} examples");
+            if (outDirectory is not null)
+            {
+                var json = SeedSummary.Json(folders, parse.GetValue(control), attack, examples, nets);
+                AtomicFile.WriteAllText(Path.Combine(outDirectory, "results.json"), json.ToJsonString(JsonOutput.Options) + "\n");
+                AtomicFile.WriteAllText(Path.Combine(outDirectory, "table.md"), table);
+                Console.WriteLine($"wrote {Path.Combine(outDirectory, "results.json")} and table.md");
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>One seed's folder: its Table 1 rows, the transfer set's size, and the AutoAttack settings if it was run.</summary>
+    private static (Dictionary<string, SeedMeasurement> Nets, int Examples, string? Attack) ReadSeed(string folder)
+    {
+        var path = Path.Combine(folder, "transfer", "results.json");
+        if (!File.Exists(path))
+        {
+            throw new UserErrorException($"{folder}: no transfer/results.json (write it with transfer eval --out {Path.Combine(folder, "transfer")})");
+        }
+        JsonArray results;
+        try
+        {
+            results = JsonNode.Parse(File.ReadAllText(path))?["results"] as JsonArray ?? throw new JsonException("no results");
+        }
+        catch (JsonException e)
+        {
+            throw new UserErrorException($"{path}: not the results of transfer eval ({e.Message.Split('\n')[0]})");
+        }
+        var nets = new Dictionary<string, SeedMeasurement>();
+        int examples = 0;
+        string? attack = null;
+        foreach (var result in results.OfType<JsonObject>())
+        {
+            var name = result["name"]!.GetValue<string>();
+            examples = result["examples"]!.GetValue<int>();
+            double? robust = null;
+            var attackDirectory = Path.Combine(folder, name, "autoattack");
+            if (Directory.Exists(attackDirectory))
+            {
+                var file = AutoAttackResultsFile.Read(attackDirectory, "");
+                var settings = file.Json["autoattack"]!;
+                var heading = $"AutoAttack {NormKinds.Parse(settings["norm"]!.GetValue<string>()).Symbol()} ε = {settings["eps"]!.GetValue<double>().ToString("G4", CultureInfo.InvariantCulture)} " +
+                    $"({settings["version"]!.GetValue<string>()}, n = {file.Totals.Examples:N0})";
+                if (attack is not null && heading != attack)
+                {
+                    throw new UserErrorException($"{attackDirectory}: AutoAttack was run with other settings ({heading}) than for the other nets ({attack})");
+                }
+                attack = heading;
+                robust = file.Totals.RobustAccuracy;
+            }
+            nets[name] = new SeedMeasurement(
+                result["clean_accuracy"]?.GetValue<double>(),
+                result["transfer_accuracy"]!.GetValue<double>(),
+                (result["per_norm"] as JsonObject ?? []).ToDictionary(p => p.Key, p => p.Value!.GetValue<double>()),
+                robust);
+        }
+        if (attack is not null && nets.Values.Any(n => n.Robust is null))
+        {
+            throw new UserErrorException($"{folder}: AutoAttack results for some nets only ({string.Join(", ", nets.Where(n => n.Value.Robust is null).Select(n => n.Key))} missing)");
+        }
+        return (nets, examples, attack);
     }
 
     /// <summary>A data path as a manifest at <paramref name="setPath"/> records it: relative to the manifest's folder (named splits as they are).</summary>
