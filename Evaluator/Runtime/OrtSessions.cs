@@ -142,8 +142,7 @@ public sealed class OrtSessions
                 if (Device == DeviceChoice.Cuda)
                 {
                     options.Dispose();
-                    throw new UserErrorException(
-                        "--device cuda: this ONNX Runtime has no working CUDA execution provider (build with -p:OnnxRuntimeFlavor=Gpu on a machine with an NVIDIA GPU)");
+                    throw new UserErrorException(CudaProblem(e));
                 }
                 _notice("no CUDA execution provider available; running on the CPU");
             }
@@ -152,4 +151,10 @@ public sealed class OrtSessions
     }
 
     private static string FirstLine(string message) => message.Split('\n')[0].Trim();
+
+    /// <summary>Why CUDA is unavailable, in words that say what to do: the CPU package has no CUDA entry point at all;
+    /// the GPU package has one, and its provider library fails to load without a GPU driver and the CUDA libraries.</summary>
+    private static string CudaProblem(Exception e) => e is EntryPointNotFoundException
+        ? "--device cuda: this is the CPU build of ONNX Runtime; build the evaluator with -p:OnnxRuntimeFlavor=Gpu"
+        : $"--device cuda: ONNX Runtime's CUDA provider did not load ({FirstLine(e.Message)}); it needs an NVIDIA driver and the CUDA and cuDNN libraries it was built for on the library path";
 }
