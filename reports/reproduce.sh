@@ -121,7 +121,7 @@ if [ -n "$seeds" ]; then
   rows+=("9|control|shaham-mnist|--method standard")
   root=Models/replicates/$data
   results=reports/$data-seeds
-  aa_limit=500
+  aa_limit=200
   if [ "$quick" = --quick ]; then root=$models/replicates; results=$models/seeds; aa_limit=50; fi
   sample=Models/$data-sample.npz
   [ -f "$sample" ] || evaluator data export "$data-test" --limit 1000 --out "$sample"
