@@ -235,6 +235,18 @@ internal static class TransferCommands
     /// <summary>One seed's folder: its Table 1 rows, the transfer set's size, and the AutoAttack settings if it was run.</summary>
     private static (Dictionary<string, SeedMeasurement> Nets, int Examples, string? Attack) ReadSeed(string folder)
     {
+        try
+        {
+            return ReadSeedResults(folder);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new UserErrorException($"{folder}: not the results of transfer eval and autoattack ({e.Message.Split('\n')[0]})");
+        }
+    }
+
+    private static (Dictionary<string, SeedMeasurement> Nets, int Examples, string? Attack) ReadSeedResults(string folder)
+    {
         var path = Path.Combine(folder, "transfer", "results.json");
         if (!File.Exists(path))
         {
@@ -252,10 +264,12 @@ internal static class TransferCommands
         var nets = new Dictionary<string, SeedMeasurement>();
         int examples = 0;
         string? attack = null;
+        UserErrorException Malformed(string what) => new($"{path}: not the results of transfer eval (a result without {what})");
         foreach (var result in results.OfType<JsonObject>())
         {
-            var name = result["name"]!.GetValue<string>();
-            examples = result["examples"]!.GetValue<int>();
+            var name = (result["name"] as JsonValue)?.GetValue<string>() ?? throw Malformed("a name");
+            examples = (result["examples"] as JsonValue)?.GetValue<int>() ?? throw Malformed("examples");
+            var transfer = (result["transfer_accuracy"] as JsonValue)?.GetValue<double>() ?? throw Malformed("transfer_accuracy");
             double? robust = null;
             var attackDirectory = Path.Combine(folder, name, "autoattack");
             if (Directory.Exists(attackDirectory))
@@ -272,8 +286,8 @@ internal static class TransferCommands
                 robust = file.Totals.RobustAccuracy;
             }
             nets[name] = new SeedMeasurement(
-                result["clean_accuracy"]?.GetValue<double>(),
-                result["transfer_accuracy"]!.GetValue<double>(),
+                (result["clean_accuracy"] as JsonValue)?.GetValue<double>(),
+                transfer,
                 (result["per_norm"] as JsonObject ?? []).ToDictionary(p => p.Key, p => p.Value!.GetValue<double>()),
                 robust);
         }

@@ -86,6 +86,14 @@ public sealed class SeedSummaryTests
         (code, _, error) = Run("transfer", "summarize", dir.File("a"), "--control", "control");
         Assert.AreEqual(2, code);
         StringAssert.Contains(error, "--control control: no such net in the results (nets: baseline, robust)");
+        File.WriteAllText(dir.File("c/transfer/results.json"), """{"results": [{"name": 3, "examples": 5, "transfer_accuracy": 0.5}]}""");
+        (code, _, error) = Run("transfer", "summarize", dir.File("c"));
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "not the results of transfer eval");
+        File.WriteAllText(dir.File("c/transfer/results.json"), """{"results": [{"name": "x", "examples": 5}]}""");
+        (code, _, error) = Run("transfer", "summarize", dir.File("c"));
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "a result without transfer_accuracy");
         (code, _, error) = Run("transfer", "summarize", dir.File("empty"), "--out", dir.File("out"));
         Assert.AreEqual(2, code);
         StringAssert.Contains(error, "no transfer/results.json");
