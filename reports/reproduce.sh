@@ -108,6 +108,10 @@ if [ "$data" = fashion-mnist ]; then
   )
 fi
 
+# The transfer sets' radii (the paper does not record its own).
+radii=l1=1.0,l2=1.5,linf=0.1
+[ "$data" = cifar10 ] && radii=l1=1.0,l2=1.0,linf=0.031
+
 if [ -n "$seeds" ]; then
   [ "$data" = cifar10 ] && { echo "--seeds: mnist and fashion-mnist only (CIFAR-10's 300 epochs are meant for a GPU)" >&2; exit 2; }
   # row | name | architecture | options; the row number is the last digit of the net's seed. The control is a second
@@ -147,7 +151,7 @@ if [ -n "$seeds" ]; then
     if [ ! -f "$set_path" ]; then
       echo "== seed $seed: transfer set from its baseline"
       timed evaluator transfer-set build --source "$dir/$data-baseline.onnx" --data "$data-test" --limit "$limit" \
-        --eps l1=1.0,l2=1.5,linf=0.1 --out "$set_path"
+        --eps "$radii" --out "$set_path"
     fi
     out=$results/seed-$seed/transfer
     if [ ! -f "$out/results.json" ]; then
@@ -195,8 +199,6 @@ sample=$models/$data-sample.npz
 set_path=$models/$data-transfer.npz
 if [ ! -f "$set_path" ]; then
   echo "== transfer set from the baseline"
-  radii=l1=1.0,l2=1.5,linf=0.1
-  [ "$data" = cifar10 ] && radii=l1=1.0,l2=1.0,linf=0.031
   timed evaluator transfer-set build --source "$models/$data-baseline.onnx" --data "$data-test" --limit "$limit" \
     --eps "$radii" --out "$set_path"
 fi

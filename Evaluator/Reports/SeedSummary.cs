@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using RobustEval.Geometry;
 
 namespace RobustEval.Evaluator.Reports;
 
@@ -120,7 +121,7 @@ internal static class SeedSummary
         bool gains = nets.Any(n => n.GainOverControl is not null);
         bool robust = nets.Any(n => n.RobustAccuracy is not null);
         var text = new StringBuilder();
-        text.Append("| net | clean | 𝒜 | ").Append(string.Concat(norms.Select(n => $"𝒜 {NormSymbol(n)} | ")))
+        text.Append("| net | clean | 𝒜 | ").Append(string.Concat(norms.Select(n => $"𝒜 {NormKinds.Parse(n).Symbol()} | ")))
             .Append(gains ? "gain over control | " : "").Append(robust ? $"{robustHeading ?? "robust"} | " : "").Append('\n');
         text.Append("|---|").Append(string.Concat(Enumerable.Repeat("---:|", 2 + norms.Count + (gains ? 1 : 0) + (robust ? 1 : 0)))).Append('\n');
         foreach (var net in nets)
@@ -139,8 +140,6 @@ internal static class SeedSummary
         }
         return string.Join('\n', text.ToString().Split('\n').Select(line => line.TrimEnd()));
     }
-
-    private static string NormSymbol(string norm) => norm switch { "l1" => "ℓ1", "l2" => "ℓ2", "linf" => "ℓ∞", _ => norm };
 
     public static JsonObject Json(IReadOnlyList<string> runs, string? control, string? robustHeading, IReadOnlyList<int> transferExamples, IReadOnlyList<NetSummary> nets) => new()
     {
