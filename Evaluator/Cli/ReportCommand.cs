@@ -22,6 +22,15 @@ internal static class ReportCommand
         };
         var data = new Option<string?>("--data") { Description = "Test data (default: the sample next to the first model, else its data set's test split)" };
         var set = new Option<string?>("--set") { Description = "Transfer set .npz for Table 1 (see transfer-set build)" };
+        var replicates = new Option<bool>("--replicates")
+        {
+            Description = "Models with the same file name in different folders are independent seeds of one net (e.g. --models runs/seed-*/*.onnx): " +
+                "the headline and sweep tables show each net's mean ± standard deviation over its seeds, the sweep figures error bars",
+        };
+        var seedSummary = new Option<string?>("--seed-summary")
+        {
+            Description = "results.json of evaluator transfer summarize: Table 1 over seeds (mean ± standard deviation, gain over the control)",
+        };
         var sweeps = new Option<string[]>("--eps-sweep")
         {
             Description = "[ATTACK:]NORM:START:STOP:STEP or [ATTACK:]NORM:R1,R2,…, e.g. linf:0:0.3:0.025, pgd20:linf:0.3 or apgd:linf:8/255 " +
@@ -58,9 +67,10 @@ internal static class ReportCommand
             accuracy on a transfer set (Table 1/2), AutoAttack attack by attack (--autoattack, --autoattack-results), accuracy
             against fresh attacks across eps (Fig. 3/6), training curves from MODEL.metrics.jsonl (Fig. 5), FOSC histograms of
             PGD examples, image grids (Fig. 1/2/4) marking the examples fooled, and AutoAttack's reliability checks.
+            With --replicates and --seed-summary it reports nets trained from several seeds (reports/reproduce.sh DATA --seeds).
             """)
         {
-            models, data, set, sweeps, autoAttack, autoAttackResults, limit, fosc, title, output, index, device, threads,
+            models, data, set, replicates, seedSummary, sweeps, autoAttack, autoAttackResults, limit, fosc, title, output, index, device, threads,
         };
         attack.AddTo(command);
         var preprocessing = new PreprocessingOptions();
@@ -73,6 +83,8 @@ internal static class ReportCommand
                 Models = parse.GetValue(models)!,
                 Data = parse.GetValue(data),
                 TransferSet = parse.GetValue(set),
+                Replicates = parse.GetValue(replicates),
+                SeedSummary = parse.GetValue(seedSummary),
                 Sweeps = parse.GetValue(sweeps)!.Select(s => ParseSweep(s, parse, attack)).ToList(),
                 AutoAttacks = (parse.GetValue(autoAttack) ?? []).Select(AutoAttackSpec.Parse).ToList(),
                 AutoAttackResults = parse.GetValue(autoAttackResults) ?? [],

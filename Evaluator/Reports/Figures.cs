@@ -7,18 +7,31 @@ internal static class Figures
 {
     private const int Width = 720;
     private const int Height = 440;
+    private static readonly ScottPlot.Palettes.Category10 Palette = new();
 
-    /// <summary>Lines of (x, y) per named series, with axis labels; returns the PNG and SVG file names written.</summary>
+    /// <summary>
+    /// Lines of (x, y) per named series, with axis labels; returns the PNG and SVG file names written. With
+    /// <paramref name="errors"/> (one array per series, null for none), each point gets a ± error bar in its line's colour.
+    /// </summary>
     public static (string Png, string Svg) Lines(string directory, string name, string title, string xLabel, string yLabel,
-        IReadOnlyList<(string Label, double[] X, double[] Y)> series, (double Min, double Max)? yRange = null)
+        IReadOnlyList<(string Label, double[] X, double[] Y)> series, (double Min, double Max)? yRange = null, IReadOnlyList<double[]?>? errors = null)
     {
         var plot = NewPlot(title, xLabel, yLabel);
-        foreach (var (label, x, y) in series)
+        for (int i = 0; i < series.Count; i++)
         {
+            var (label, x, y) = series[i];
             var line = plot.Add.Scatter(x, y);
+            // Colours by series, not by plottable: error bars would otherwise take the next line's colour.
+            line.Color = Palette.GetColor(i);
             line.LegendText = label;
             line.LineWidth = 2;
             line.MarkerSize = 6;
+            if (errors?[i] is { } error)
+            {
+                var bars = plot.Add.ErrorBar(x, y, error);
+                bars.Color = line.Color;
+                bars.LineWidth = 1.5f;
+            }
         }
         if (yRange is { } range)
         {

@@ -21,7 +21,14 @@ internal static class HtmlReport
         html.Append($"<p class=\"meta\">Data: {E(report.Data.Source)}; fresh attacks on the first {report.Data.AttackedExamples:N0} of its {report.Data.Examples:N0} images. " +
             $"RobustEval evaluator {E(report.EvaluatorVersion)}. Every number on this page is in <a href=\"results.json\">results.json</a>.</p>\n");
 
-        Headline(html, report);
+        if (report.Replicates is { } nets)
+        {
+            NetHeadline(html, report, nets);
+        }
+        else
+        {
+            Headline(html, report);
+        }
 
         html.Append("<h2>Models</h2>\n<table id=\"models\">\n<tr><th>#</th><th>model</th><th>architecture</th><th>training</th><th>data</th>" +
             "<th>training time</th><th>training images/s</th><th>clean accuracy (card)</th><th>clean accuracy (measured)</th></tr>\n");
@@ -58,6 +65,7 @@ internal static class HtmlReport
             }
             html.Append("</table>\n");
         }
+        SeedTransferTable(html, report);
 
         if (report.Sweeps.Count > 0)
         {
@@ -71,9 +79,19 @@ internal static class HtmlReport
                     html.Append($"<th>ε = {eps.ToString("G4", CultureInfo.InvariantCulture)}</th>");
                 }
                 html.Append("</tr>\n");
-                foreach (var (model, accuracy) in sweep.Accuracy)
+                if (report.Replicates is { } groups)
                 {
-                    html.Append($"<tr><td>{E(model)}</td>{string.Concat(accuracy.Select(a => $"<td>{Percent(a)}</td>"))}</tr>\n");
+                    foreach (var net in groups)
+                    {
+                        html.Append($"<tr><td>{E(net.Name)} (n = {net.Models.Count})</td>{string.Concat(net.Sweeps[sweep.Key].Select(a => $"<td>{Percent(a)}</td>"))}</tr>\n");
+                    }
+                }
+                else
+                {
+                    foreach (var (model, accuracy) in sweep.Accuracy)
+                    {
+                        html.Append($"<tr><td>{E(model)}</td>{string.Concat(accuracy.Select(a => $"<td>{Percent(a)}</td>"))}</tr>\n");
+                    }
                 }
                 html.Append("</table>\n");
                 AppendFigures(html, report.Figures.Where(f => f.File == sweep.Figure));
@@ -173,6 +191,79 @@ internal static class HtmlReport
             "add <code>--autoattack NORM:EPS</code> for the number RobustBench would accept. Flags are explained under “Can these numbers be trusted?”.</p>\n");
     }
 
+    /// <summary>
+    /// The headline over seeds (--replicates): per net, the mean ± standard deviation over its seeds of the clean
+    /// accuracy and of each threat model's robust accuracy (AutoAttack where every seed has it, else the sweeps').
+    /// </summary>
+    private static void NetHeadline(StringBuilder html, ReportData report, IReadOnlyList<ReportNet> nets)
+    {
+        var threats = nets.SelectMany(n => n.AutoAttack.Keys).Distinct().ToList();
+        var sweeps = report.Sweeps.Where(s => s.Eps.Max() > 0).ToList();
+        html.Append("<h2>Headline</h2>\n<table id=\"headline\">\n<tr><th>net</th><th>seeds</th><th>clean accuracy</th>");
+        foreach (var threat in threats)
+        {
+            var parts = threat.Split(':');
+            var examples = report.AutoAttack.Where(a => ReportBuilder.AutoAttackKey(a.Norm, a.Eps, a.Version) == threat).Select(a => a.Examples).Distinct().ToList();
+            html.Append($"<th>{E(NormKinds.Parse(parts[0]).Symbol())} ε = {E(parts[1])}<br>AutoAttack {E(parts[2])}, n = {E(string.Join("/", examples.Select(n => n.ToString("N0", CultureInfo.InvariantCulture))))} each</th>");
+        }
+        foreach (var sweep in sweeps)
+        {
+            html.Append($"<th>{E(NormKinds.Parse(sweep.Norm).Symbol())} ε = {sweep.Eps.Max().ToString("G4", CultureInfo.InvariantCulture)}<br>{E(sweep.Attack.Split(' ')[0])}</th>");
+        }
+        html.Append("<th>flags</th></tr>\n");
+        foreach (var net in nets)
+        {
+            html.Append($"<tr><td>{E(net.Name)}</td><td>{net.Models.Count}</td><td>{Percent(net.CleanAccuracy)}</td>");
+            foreach (var threat in threats)
+            {
+                html.Append($"<td>{(net.AutoAttack.TryGetValue(threat, out var robust) ? Percent(robust) : "—")}</td>");
+            }
+            foreach (var sweep in sweeps)
+            {
+                html.Append($"<td>{Percent(net.Sweeps[sweep.Key][sweep.Eps.ToList().IndexOf(sweep.Eps.Max())])}</td>");
+            }
+            var flags = report.AutoAttack.Where(a => net.Models.Contains(a.Model)).SelectMany(a => a.Flags.Select(f => f.Id)).Distinct().ToList();
+            html.Append($"<td>{E(flags.Count == 0 ? "none" : string.Join(", ", flags))}</td></tr>\n");
+        }
+        html.Append("</table>\n<p class=\"meta\">Each net was trained from several independent seeds (its models share a file name): every cell is the mean ± the sample " +
+            "standard deviation over them, each seed measured on the same images. AutoAttack columns are shown for a net only when every seed has that run; the sweeps' columns " +
+            "are upper bounds from weaker attacks. Grids and FOSC histograms below show each net's first seed.</p>\n");
+    }
+
+    /// <summary>Table 1 over independent seeds (--seed-summary): each seed its own baseline and transfer set, the gain over the control seed by seed.</summary>
+    private static void SeedTransferTable(StringBuilder html, ReportData report)
+    {
+        if (report.SeedTransfer is not { } summary)
+        {
+            return;
+        }
+        var norms = summary.Nets.SelectMany(n => n.PerNorm.Keys).Distinct().ToList();
+        bool robust = summary.Nets.Any(n => n.RobustAccuracy is not null);
+        html.Append($"<h2>Accuracy on the transfer sets over {summary.Seeds} seeds (Table 1)</h2>\n<p>Each seed is a whole run: its own baseline, its transfer set 𝒜 made against it, " +
+            $"and every net trained from its own seed{(summary.Control is null ? "" : $"; the control {E(summary.Control)} is a second standard net, so its 𝒜 accuracy is the floor any independently trained net reaches, and each net's gain over it is taken seed by seed")}. " +
+            $"Mean ± sample standard deviation over the seeds, from {E(summary.File)}.</p>\n<table id=\"seed-transfer\">\n<tr><th>net</th><th>seeds</th><th>clean</th><th>𝒜</th>");
+        foreach (var norm in norms)
+        {
+            html.Append($"<th>𝒜 {E(NormKinds.Parse(norm).Symbol())}</th>");
+        }
+        html.Append(summary.Control is null ? "" : "<th>gain over control</th>");
+        html.Append(robust ? $"<th>{E(summary.RobustAccuracyAttack ?? "robust")}</th>" : "").Append("</tr>\n");
+        foreach (var net in summary.Nets)
+        {
+            html.Append($"<tr><td>{E(net.Name)}</td><td>{net.Seeds}</td><td>{Percent(net.CleanAccuracy)}</td><td>{Percent(net.TransferAccuracy)}</td>");
+            foreach (var norm in norms)
+            {
+                html.Append($"<td>{(net.PerNorm.TryGetValue(norm, out var a) ? Percent(a) : "—")}</td>");
+            }
+            if (summary.Control is not null)
+            {
+                html.Append($"<td>{(net.GainOverControl is { } gain ? (gain.Mean >= 0 ? "+" : "") + Percent(gain) : "(control)")}</td>");
+            }
+            html.Append(robust ? $"<td>{Percent(net.RobustAccuracy)}</td>" : "").Append("</tr>\n");
+        }
+        html.Append("</table>\n");
+    }
+
     /// <summary>AutoAttack's per-attack table: robust accuracy after each attack of the ensemble, per threat model.</summary>
     private static void AutoAttackTables(StringBuilder html, ReportData report)
     {
@@ -240,6 +331,14 @@ internal static class HtmlReport
 
     /// <summary>Accuracy as shown in every table: two decimals and a percent sign (the browser test reads it back).</summary>
     public static string Percent(double? value) => value is { } v ? (v * 100).ToString("F2", CultureInfo.InvariantCulture) + "%" : "—";
+
+    /// <summary>A spread over seeds as every table shows it: "97.50% ± 0.42" (the mean alone for one seed).</summary>
+    public static string Percent(Spread? spread) => spread switch
+    {
+        null => "—",
+        { Std: { } std } => $"{Percent(spread.Mean)} ± {(std * 100).ToString("F2", CultureInfo.InvariantCulture)}",
+        _ => Percent(spread.Mean),
+    };
 
     private static string E(string text) => WebUtility.HtmlEncode(text);
 

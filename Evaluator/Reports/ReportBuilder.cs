@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using RobustEval.Data;
 using RobustEval.Evaluator.Attacks;
 using RobustEval.Evaluator.Classifiers;
@@ -21,6 +23,10 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         var classifiers = settings.Models.Select(path => ClassifierLoader.Load(path, settings.Preprocessing, sessions,
             size: settings.InputSize, sizeFromData: () => InputSize.FromData(settings.Data))).ToList();
         var names = UniqueNames(classifiers);
+        var groups = settings.Replicates ? ReplicateGroups(classifiers) : null;
+        var seedTransfer = settings.SeedSummary is null ? null : ReadSeedSummary(settings.SeedSummary);
+        // With seeds, the per-model figures (grids, FOSC) are drawn for each net's first seed only.
+        bool Drawn(int m) => groups is null || groups.Any(g => g.Members[0] == m);
         var first = classifiers[0];
         var spec = settings.Data ?? first.DefaultData();
         var data = first.LoadData(spec, notice: log).Data;
@@ -77,7 +83,10 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
                 }
                 sweepAccuracy[s][names[m]] = accuracy;
             }
-            fosc.Add(FoscHistogram(gradients, attacked, names[m], m));
+            if (Drawn(m))
+            {
+                fosc.Add(FoscHistogram(gradients, attacked, names[m], m));
+            }
             autoAttack.AddRange(earlier.Where(e => e.Sha256 == hashes[m]).Select(e => e.Entry with { Model = names[m] }));
             AutoAttackResult? firstRun = null;
             foreach (var threat in settings.AutoAttacks)
@@ -88,11 +97,11 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
                 firstRun ??= result;
                 autoAttack.Add(ReportAutoAttack.From(names[m], threat.Norm.Name(), threat.Eps, plan.Version, result.Totals, "this report"));
             }
-            if (firstRun is not null)
+            if (firstRun is not null && Drawn(m))
             {
                 AutoAttackGrid(firstRun, classifier, names[m], m);
             }
-            else
+            else if (Drawn(m))
             {
                 AdversarialGrid(gradients, attacked, names[m], m);
             }
@@ -139,6 +148,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             });
         }
 
+        var nets = groups?.Select(g => Net(g, names, models, settings.Sweeps.Select((sweep, s) => (sweep.Key, sweepAccuracy[s])).ToList(), autoAttack)).ToList();
         var sweeps = new List<ReportSweep>();
         for (int s = 0; s < settings.Sweeps.Count; s++)
         {
@@ -146,12 +156,27 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             var name = $"sweep-{sweep.Key}";
             var attack = sweep.At(sweep.Radii.Max()).ToString();
             var label = sweep.Label;
-            var (png, svg) = Figures.Lines(directory, name, $"Accuracy against fresh {label} {sweep.Norm.Symbol()} attacks", $"ε ({sweep.Norm.Symbol()}, pixel units)", "accuracy",
-                sweepAccuracy[s].Select(p => (p.Key, sweep.Radii.Select(r => (double)r).ToArray(), p.Value)).ToList(), (0, 1.02));
-            _figures.Add(new ReportFigure(png, svg, "sweep", $"Accuracy of each model against fresh {label} {sweep.Norm.Symbol()} examples made with its own gradients, by radius (Shaham et al. Fig. 3)."));
+            var x = sweep.Radii.Select(r => (double)r).ToArray();
+            var title = $"Accuracy against fresh {label} {sweep.Norm.Symbol()} attacks";
+            var axis = $"ε ({sweep.Norm.Symbol()}, pixel units)";
+            string png, svg;
+            if (nets is null)
+            {
+                (png, svg) = Figures.Lines(directory, name, title, axis, "accuracy", sweepAccuracy[s].Select(p => (p.Key, x, p.Value)).ToList(), (0, 1.02));
+                _figures.Add(new ReportFigure(png, svg, "sweep", $"Accuracy of each model against fresh {label} {sweep.Norm.Symbol()} examples made with its own gradients, by radius (Shaham et al. Fig. 3)."));
+            }
+            else
+            {
+                var points = nets.Select(n => n.Sweeps[sweep.Key]).ToList();
+                (png, svg) = Figures.Lines(directory, name, title, axis, "accuracy",
+                    nets.Select((n, i) => ($"{n.Name} (n = {n.Models.Count})", x, points[i].Select(p => p.Mean).ToArray())).ToList(), (0, 1.02),
+                    points.Select(p => p.All(v => v.Std is not null) ? p.Select(v => v.Std!.Value).ToArray() : null).ToList());
+                _figures.Add(new ReportFigure(png, svg, "sweep", $"Accuracy of each net against fresh {label} {sweep.Norm.Symbol()} examples made with its own gradients, by radius " +
+                    "(Shaham et al. Fig. 3): the mean over its seeds, with error bars of ± one sample standard deviation; n is the number of seeds."));
+            }
             sweeps.Add(new ReportSweep { Key = sweep.Key, Norm = sweep.Norm.Name(), Attack = attack, Eps = sweep.Radii, Accuracy = sweepAccuracy[s], Figure = png });
         }
-        var training = TrainingCurves(classifiers, names);
+        var training = TrainingCurves(classifiers, names, groups);
 
         return new ReportData
         {
@@ -161,12 +186,104 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             Models = models,
             Transfer = set is null ? null : new ReportTransfer { Set = settings.TransferSet!, Manifest = set.Manifest, Results = transferResults },
             Sweeps = sweeps,
+            Replicates = nets,
+            SeedTransfer = seedTransfer,
             AutoAttack = autoAttack,
             Fosc = fosc,
             Training = training,
             Figures = _figures,
             Notes = _notes,
         };
+    }
+
+    internal sealed record ReplicateGroup(string Name, IReadOnlyList<int> Members);
+
+    /// <summary>
+    /// --replicates: the models grouped by file name, in the order first given. Seeds of one net must share its
+    /// training recipe (architecture, method, norm, ε of the card); a group whose models differ is refused, and so is a
+    /// list in which no two models share a name.
+    /// </summary>
+    internal static List<ReplicateGroup> ReplicateGroups(IReadOnlyList<Classifier> classifiers)
+    {
+        var paths = classifiers.Select(c => Path.GetFullPath(c.Path)).ToList();
+        if (paths.GroupBy(p => p).FirstOrDefault(g => g.Count() > 1) is { } twice)
+        {
+            throw new UserErrorException($"--replicates: {twice.Key} is given twice; seeds of one net are different files with the same name");
+        }
+        var groups = Enumerable.Range(0, classifiers.Count).GroupBy(m => Path.GetFileNameWithoutExtension(classifiers[m].Path))
+            .Select(g => new ReplicateGroup(g.Key, g.ToList())).ToList();
+        if (groups.All(g => g.Members.Count == 1))
+        {
+            throw new UserErrorException("--replicates: no two models share a file name; seeds of one net are files with the same name in different folders " +
+                "(e.g. seed-1/net.onnx and seed-2/net.onnx)");
+        }
+        foreach (var group in groups)
+        {
+            static string Recipe(Classifier c) => c.Card is { } card ? $"{card.Architecture} {card.Method} {card.Norm} {card.Eps}".Trim() : "(no model card)";
+            var recipes = group.Members.Select(m => Recipe(classifiers[m])).Distinct().ToList();
+            if (recipes.Count > 1)
+            {
+                throw new UserErrorException($"--replicates: the models named {group.Name} are not seeds of one net: their cards say {string.Join(" vs ", recipes)}");
+            }
+        }
+        return groups;
+    }
+
+    private static ReportNet Net(ReplicateGroup group, List<string> names, List<ReportModel> models, List<(string Key, Dictionary<string, double[]> Accuracy)> sweeps,
+        List<ReportAutoAttack> autoAttack)
+    {
+        var members = group.Members.Select(m => names[m]).ToList();
+        var threats = autoAttack.Where(a => members.Contains(a.Model)).GroupBy(a => (a.Norm, a.Eps, a.Version));
+        var robust = new Dictionary<string, Spread>();
+        foreach (var threat in threats)
+        {
+            var best = members.Select(m => threat.Where(a => a.Model == m).MinBy(a => a.RobustAccuracy)).ToList();
+            if (best.All(a => a is not null))
+            {
+                robust[AutoAttackKey(threat.Key.Norm, threat.Key.Eps, threat.Key.Version)] = Spread.Of(best.Select(a => a!.RobustAccuracy).ToList());
+            }
+        }
+        return new ReportNet
+        {
+            Name = group.Name,
+            Models = members,
+            CleanAccuracy = Spread.Of(group.Members.Select(m => models[m].CleanAccuracy).ToList()),
+            Sweeps = sweeps.ToDictionary(s => s.Key, s => Enumerable.Range(0, s.Accuracy[members[0]].Length)
+                .Select(r => Spread.Of(members.Select(m => s.Accuracy[m][r]).ToList())).ToArray()),
+            AutoAttack = robust,
+        };
+    }
+
+    /// <summary>"linf:0.1:standard": how a net's AutoAttack spreads are keyed.</summary>
+    internal static string AutoAttackKey(string norm, float eps, string version) =>
+        $"{norm}:{eps.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)}:{version}";
+
+    /// <summary>--seed-summary: the results.json of <c>transfer summarize</c>, refused in one line when it is not one.</summary>
+    private static ReportSeedTransfer ReadSeedSummary(string path)
+    {
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject json || json["nets"] is not JsonArray nets || json["seeds"] is not JsonValue seeds)
+            {
+                throw new FormatException("it has no seeds and nets");
+            }
+            return new ReportSeedTransfer
+            {
+                File = path,
+                Seeds = seeds.GetValue<int>(),
+                Control = json["control"]?.GetValue<string>(),
+                RobustAccuracyAttack = json["robust_accuracy_attack"]?.GetValue<string>(),
+                Nets = nets.Deserialize<List<NetSummary>>()!,
+            };
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"--seed-summary {path}: {e.Message}");
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        {
+            throw new UserErrorException($"--seed-summary {path}: not the results.json of evaluator transfer summarize ({e.Message.Split('\n')[0]})");
+        }
     }
 
     private AttackRun Attack(GradientSessions sessions, AttackSettings attack, Dataset data) =>
@@ -363,16 +480,32 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
         return notes;
     }
 
-    private List<ReportTraining> TrainingCurves(List<Classifier> classifiers, List<string> names)
+    private List<ReportTraining> TrainingCurves(List<Classifier> classifiers, List<string> names, List<ReplicateGroup>? groups)
     {
-        var logs = classifiers.Select((c, i) => (Name: names[i], Log: TrainingLog.Find(c.Path))).Where(p => p.Log is not null).ToList();
+        var all = classifiers.Select((c, i) => (Name: names[i], Log: TrainingLog.Find(c.Path))).ToList();
+        var logs = all.Where(p => p.Log is not null).ToList();
         if (logs.Count == 0)
         {
             return [];
         }
-        var (png, svg) = Figures.Lines(directory, "training-accuracy", "Clean test accuracy during training", "epoch", "test accuracy",
-            logs.Select(p => (p.Name, p.Log!.Select(e => (double)e.Epoch).ToArray(), p.Log!.Select(e => e.TestAccuracy).ToArray())).ToList());
-        _figures.Add(new ReportFigure(png, svg, "training", "Clean test accuracy after each epoch, from each model's training log (Shaham et al. Fig. 5)."));
+        // Over seeds: a net's curve is the mean over its seeds with ± one standard deviation, where every seed has a log of the same epochs.
+        var curves = groups?.Select(g => g.Members.Select(m => all[m].Log).ToList())
+            .Where(l => l.All(log => log is not null && log.Count == l[0]!.Count && log.Select(e => e.Epoch).SequenceEqual(l[0]!.Select(e => e.Epoch))))
+            .ToList();
+        if (curves is not null && curves.Count == groups!.Count)
+        {
+            var spreads = curves.Select(l => Enumerable.Range(0, l[0]!.Count).Select(e => Spread.Of(l.Select(log => log![e].TestAccuracy).ToList())).ToList()).ToList();
+            var (png, svg) = Figures.Lines(directory, "training-accuracy", "Clean test accuracy during training", "epoch", "test accuracy",
+                groups.Select((g, i) => ($"{g.Name} (n = {g.Members.Count})", curves[i][0]!.Select(e => (double)e.Epoch).ToArray(), spreads[i].Select(s => s.Mean).ToArray())).ToList(),
+                errors: spreads.Select(l => l.All(s => s.Std is not null) ? l.Select(s => s.Std!.Value).ToArray() : null).ToList());
+            _figures.Add(new ReportFigure(png, svg, "training", "Clean test accuracy after each epoch, from the training logs (Shaham et al. Fig. 5): each net's mean over its seeds, ± one sample standard deviation."));
+        }
+        else
+        {
+            var (png, svg) = Figures.Lines(directory, "training-accuracy", "Clean test accuracy during training", "epoch", "test accuracy",
+                logs.Select(p => (p.Name, p.Log!.Select(e => (double)e.Epoch).ToArray(), p.Log!.Select(e => e.TestAccuracy).ToArray())).ToList());
+            _figures.Add(new ReportFigure(png, svg, "training", "Clean test accuracy after each epoch, from each model's training log (Shaham et al. Fig. 5)."));
+        }
         var withFosc = logs.Where(p => p.Log!.Any(e => e.MeanFosc is not null)).ToList();
         if (withFosc.Count > 0)
         {

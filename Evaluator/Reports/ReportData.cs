@@ -25,6 +25,14 @@ internal sealed record ReportData
     [JsonPropertyName("sweeps")]
     public required IReadOnlyList<ReportSweep> Sweeps { get; init; }
 
+    /// <summary>With --replicates: each net over its seeds (null otherwise).</summary>
+    [JsonPropertyName("replicates")]
+    public IReadOnlyList<ReportNet>? Replicates { get; init; }
+
+    /// <summary>With --seed-summary: Table 1 over seeds, from transfer summarize.</summary>
+    [JsonPropertyName("seed_transfer")]
+    public ReportSeedTransfer? SeedTransfer { get; init; }
+
     /// <summary>AutoAttack results per model and threat model (run by the report or read from earlier runs).</summary>
     [JsonPropertyName("autoattack")]
     public IReadOnlyList<ReportAutoAttack> AutoAttack { get; init; } = [];
@@ -227,3 +235,47 @@ internal sealed record ReportFigure(
     [property: JsonPropertyName("svg")] string? Svg,
     [property: JsonPropertyName("section")] string Section,
     [property: JsonPropertyName("caption")] string Caption);
+
+/// <summary>
+/// One net trained from several seeds (models with the same file name in different folders): every number the
+/// report measured on its models, as mean ± sample standard deviation over them.
+/// </summary>
+internal sealed record ReportNet
+{
+    [JsonPropertyName("name")]
+    public required string Name { get; init; }
+
+    /// <summary>The report's names of its models, one per seed.</summary>
+    [JsonPropertyName("models")]
+    public required IReadOnlyList<string> Models { get; init; }
+
+    [JsonPropertyName("clean_accuracy")]
+    public required Spread CleanAccuracy { get; init; }
+
+    /// <summary>Per sweep key, one spread per radius.</summary>
+    [JsonPropertyName("sweeps")]
+    public required IReadOnlyDictionary<string, Spread[]> Sweeps { get; init; }
+
+    /// <summary>Per AutoAttack threat model ("linf:0.1:standard"), over the seeds that have it (null when some lack it).</summary>
+    [JsonPropertyName("autoattack")]
+    public required IReadOnlyDictionary<string, Spread> AutoAttack { get; init; }
+}
+
+/// <summary>Table 1 over seeds, as <c>transfer summarize</c> wrote it.</summary>
+internal sealed record ReportSeedTransfer
+{
+    [JsonPropertyName("file")]
+    public required string File { get; init; }
+
+    [JsonPropertyName("seeds")]
+    public required int Seeds { get; init; }
+
+    [JsonPropertyName("control")]
+    public string? Control { get; init; }
+
+    [JsonPropertyName("robust_accuracy_attack")]
+    public string? RobustAccuracyAttack { get; init; }
+
+    [JsonPropertyName("nets")]
+    public required IReadOnlyList<NetSummary> Nets { get; init; }
+}

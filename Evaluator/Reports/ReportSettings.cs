@@ -50,6 +50,15 @@ internal sealed record ReportSettings
 
     public string? TransferSet { get; init; }
 
+    /// <summary>
+    /// Models with the same file name in different folders are independent seeds of one net: the tables show each
+    /// net's mean ± standard deviation over them, and the ε-sweeps error bars.
+    /// </summary>
+    public bool Replicates { get; init; }
+
+    /// <summary>results.json of <c>transfer summarize</c>: Table 1 over seeds, shown as it is.</summary>
+    public string? SeedSummary { get; init; }
+
     public required IReadOnlyList<SweepSpec> Sweeps { get; init; }
 
     /// <summary>AutoAttack runs made on every model (on the first <see cref="Limit"/> images).</summary>
