@@ -12,7 +12,8 @@
 #       Table 1 as a careful reader would check it: each seed s is a whole independent run — every net its own
 #       seed (100·s + its row), its own baseline and transfer set, plus a *control* (a second standard net, seed
 #       100·s + 9) whose transfer accuracy is the floor any independently trained net reaches — and the seeds are
-#       summarised as mean ± standard deviation per cell (reports/DATA-seeds/results.json and table.md).
+#       summarised as mean ± standard deviation per cell (reports/DATA-seeds/results.json and table.md) and in an HTML
+#       report over the seeds (reports/DATA-seeds/report/: error bars on the eps-sweeps, ± in every table).
 #       The single-step nets only, unless --iterative adds PGD-AT and dynamic training (about 35 minutes per net and
 #       seed on two CPU cores, training and AutoAttack). Seeds may be run one per invocation (--seeds 2, then
 #       --seeds 3): the summary covers every seed whose results exist. Models go to Models/replicates/ (not
@@ -178,6 +179,26 @@ if [ -n "$seeds" ]; then
   # 4. Mean ± standard deviation over every seed that has results (not only this invocation's).
   echo "== summary over the seeds in $results"
   evaluator transfer summarize "$results"/seed-* --control "$data-control" --out "$results"
+
+  # 5. The report over the same seeds: each net's mean ± standard deviation (error bars on the FGM eps-sweeps and the
+  #    training curves), Table 1 over the seeds, and AutoAttack's results read back.
+  report_models=()
+  report_aa=()
+  report_seeds=0
+  for folder in "$results"/seed-*; do
+    seed=${folder##*/seed-}
+    report_seeds=$((report_seeds + 1))
+    for row in "${rows[@]}"; do
+      IFS='|' read -r _ name _ _ <<<"$row"
+      report_models+=("$root/seed-$seed/$data-$name.onnx")
+      report_aa+=("$folder/$data-$name/autoattack")
+    done
+  done
+  sweep_limit=1000; [ "$quick" = --quick ] && sweep_limit=100
+  echo "== report over the seeds"
+  timed evaluator report --models "${report_models[@]}" --replicates --seed-summary "$results/results.json" --data "$data-test" \
+    --limit "$sweep_limit" --eps-sweep linf:0:0.3:0.025 l2:0:3:0.25 --autoattack-results "${report_aa[@]}" \
+    --title "Shaham et al.'s experiment on $data over $report_seeds independent seeds" --out "$results/report" | tail -1
   exit 0
 fi
 

@@ -139,5 +139,17 @@ public sealed class SeedSummaryTests
                 Assert.AreEqual((gain.GetProperty("mean").GetDouble() >= 0 ? "+" : "") + Cell(gain), cells[^3], $"{name}: gain over the control");
             }
         }
+
+        // The committed report over the seeds shows this same summary, and each of its nets over every seed.
+        using var report = JsonDocument.Parse(File.ReadAllText(Repository.Path("reports", "mnist-seeds", "report", "results.json")));
+        var shown = report.RootElement.GetProperty("seed_transfer");
+        Assert.IsTrue(JsonNode.DeepEquals(JsonNode.Parse(json.RootElement.GetProperty("nets").GetRawText()), JsonNode.Parse(shown.GetProperty("nets").GetRawText())),
+            "the report's Table 1 over seeds is the summary's");
+        var replicates = report.RootElement.GetProperty("replicates").EnumerateArray().ToList();
+        CollectionAssert.AreEquivalent(nets.Select(n => n.GetProperty("name").GetString()).ToArray(), replicates.Select(r => r.GetProperty("name").GetString()).ToArray());
+        foreach (var net in replicates)
+        {
+            Assert.AreEqual(json.RootElement.GetProperty("seeds").GetInt32(), net.GetProperty("models").GetArrayLength(), "every seed of every net is in the report");
+        }
     }
 }
