@@ -61,8 +61,10 @@ internal static class AttackCommand
             var (dataset, layout) = data.Load(parse, classifier);
             using var gradients = new GradientSessions(classifier, sessions);
             var built = AttackRegistry.Create(settings, gradients);
+            // The device row says which batch auto chose.
+            var batch = attack.ResolveBatch(parse, gradients, dataset, announce: false);
             var run = ConsoleProgress.Run(settings.ToString(), dataset.Count,
-                progress => AttackRunner.Run(built, dataset, attack.BatchSize(parse, classifier), progress));
+                progress => AttackRunner.Run(built, dataset, batch.Batch, progress));
             var summary = run.Summarize();
             var notes = Notes(classifier, run, summary);
             var warnings = new List<ReliabilityFlag>();
@@ -75,10 +77,10 @@ internal static class AttackCommand
                 notes.Add($"no gradient rule for {string.Join(", ", gradients.GradientBlockers)}: white-box attacks cannot run on this model, so this number comes from {settings.Name} alone " +
                     "(an upper bound on robust accuracy that gradient attacks usually lower)");
             }
-            Print(classifier, dataset, run, summary, sessions, notes, warnings);
+            Print(classifier, dataset, run, summary, sessions, batch, notes, warnings);
             if (outDirectory is not null)
             {
-                Write(outDirectory, classifier, dataset, layout, run, summary, sessions, notes, warnings);
+                Write(outDirectory, classifier, dataset, layout, run, summary, sessions, batch, notes, warnings);
                 Console.WriteLine($"wrote {Path.Combine(outDirectory, "results.json")} and {Path.Combine(outDirectory, "adversarial.npz")}");
             }
             if (imageDirectory is not null)
@@ -134,7 +136,7 @@ internal static class AttackCommand
     private static string Safe(string name) =>
         new(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_').Take(40).ToArray());
 
-    private static void Print(Classifier classifier, Dataset data, AttackRun run, AttackSummary s, OrtSessions sessions, List<string> notes,
+    private static void Print(Classifier classifier, Dataset data, AttackRun run, AttackSummary s, OrtSessions sessions, BatchChoice batch, List<string> notes,
         IReadOnlyList<ReliabilityFlag> warnings)
     {
         var card = classifier.Card;
@@ -142,7 +144,8 @@ internal static class AttackCommand
         Console.WriteLine(Row("model", $"{classifier.Path}{(card is null ? "" : $" ({card.Architecture ?? "?"}, {card.TrainingSummary()})")}"));
         Console.WriteLine(Row("data", $"{data.Count:N0} images: {data.Source}"));
         Console.WriteLine(Row("attack", run.Settings.ToString()));
-        Console.WriteLine(Row("device", $"{sessions.ActiveProvider}{(sessions.Threads > 0 ? $", {sessions.Threads} threads" : "")}"));
+        Console.WriteLine(Row("device", $"{sessions.ActiveProvider}{(sessions.Threads > 0 ? $", {sessions.Threads} threads" : "")}, batch {batch.Batch}" +
+            (batch.Why == "given" ? "" : $" ({batch.Why})")));
         Console.WriteLine(Row("clean accuracy", $"{s.CleanAccuracy:P2}"));
         Console.WriteLine(Row("adversarial accuracy", $"{s.AdversarialAccuracy:P2}"));
         int correct = (int)Math.Round(s.CleanAccuracy * s.Examples);
@@ -167,7 +170,7 @@ internal static class AttackCommand
 
     /// <summary>results.json and adversarial.npz, each written atomically.</summary>
     public static void Write(string directory, Classifier classifier, Dataset data, ImageLayout layout, AttackRun run, AttackSummary summary,
-        OrtSessions sessions, IReadOnlyList<string> notes, IReadOnlyList<ReliabilityFlag> warnings)
+        OrtSessions sessions, BatchChoice batch, IReadOnlyList<string> notes, IReadOnlyList<ReliabilityFlag> warnings)
     {
         int n = run.Count;
         var (c, h, w) = (data.Channels, data.Height, data.Width);
@@ -203,6 +206,7 @@ internal static class AttackCommand
             },
             ["attack"] = AttackJson(run.Settings),
             ["device"] = sessions.ActiveProvider,
+            ["batch"] = new JsonObject { ["size"] = batch.Batch, ["how"] = batch.Why },
             ["summary"] = JsonSerializer.SerializeToNode(summary),
             ["notes"] = new JsonArray(notes.Select(note => (JsonNode?)note).ToArray()),
             ["warnings"] = JsonSerializer.SerializeToNode(warnings),

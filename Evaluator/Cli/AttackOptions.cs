@@ -5,6 +5,7 @@ using RobustEval.Data;
 using RobustEval.Evaluator.Attacks;
 using RobustEval.Evaluator.Classifiers;
 using RobustEval.Evaluator.Gradients;
+using RobustEval.Evaluator.Runtime;
 using RobustEval.Geometry;
 
 namespace RobustEval.Evaluator.Cli;
@@ -62,7 +63,13 @@ internal sealed class AttackOptions(string defaultAttack = "fgm", bool withNorm 
         Arity = ArgumentArity.ZeroOrOne,
     };
 
-    public Option<int> Batch { get; } = new("--batch") { Description = "Images per model evaluation", DefaultValueFactory = _ => 256 };
+    public Option<string> Batch { get; } = new("--batch")
+    {
+        Description = "Images per model evaluation, or auto: the largest batch that fits in half the free memory and takes about a second, " +
+            $"at most {AutoBatch.Largest} (measured on the model's gradient graph; the choice is printed and kept in results.json). Random starts are drawn " +
+            "per batch, so give a number where runs on other machines must match",
+        DefaultValueFactory = _ => AutoBatch.Default.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     public void AddTo(Command command)
     {
@@ -80,20 +87,39 @@ internal sealed class AttackOptions(string defaultAttack = "fgm", bool withNorm 
 
     public NormKind ChosenNorm(ParseResult parse) => NormKinds.Parse(parse.GetValue(Norm)!);
 
-    /// <summary>The batch size, checked (a model with a fixed batch size takes only that one).</summary>
-    public int BatchSize(ParseResult parse, Classifier? classifier = null)
+    /// <summary>
+    /// The batch size, checked (a model with a fixed batch size takes only that one); null for auto, which
+    /// <see cref="ResolveBatch"/> measures once the model is loaded.
+    /// </summary>
+    public int? BatchSize(ParseResult parse, Classifier? classifier = null) => ParseBatch(parse.GetValue(Batch)!, classifier, parse.GetResult(Batch) is { Implicit: false });
+
+    /// <summary>"--batch N" or "--batch auto", checked the same way by every command that has one.</summary>
+    public static int? ParseBatch(string text, Classifier? classifier, bool given)
     {
-        int b = parse.GetValue(Batch);
-        if (b < 1)
+        if (string.Equals(text, "auto", StringComparison.OrdinalIgnoreCase))
         {
-            throw new UserErrorException($"--batch must be at least 1 (got {b})");
+            return null;
         }
-        if (classifier?.FixedBatch is { } fixedBatch && fixedBatch != b && parse.GetResult(Batch) is { Implicit: false })
+        if (!int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var b) || b < 1)
+        {
+            throw new UserErrorException($"--batch must be a whole number of at least 1, or auto (got '{text}')");
+        }
+        if (classifier?.FixedBatch is { } fixedBatch && fixedBatch != b && given)
         {
             throw new UserErrorException($"--batch {b}: {classifier.Path} takes batches of exactly {fixedBatch}; leave --batch out");
         }
         return b;
     }
+
+    /// <summary>The batch to run with: the number given, or what auto measures on the model's gradient graph (said on standard error).</summary>
+    public BatchChoice ResolveBatch(ParseResult parse, GradientSessions gradients, Dataset data, bool announce = true) =>
+        AutoBatch.Resolve(BatchSize(parse, gradients.Classifier), gradients, data, n =>
+        {
+            if (announce)
+            {
+                Console.Error.WriteLine($"notice: {n}");
+            }
+        });
 
     /// <summary>
     /// The attack asked for at radius <paramref name="eps"/> and norm <paramref name="norm"/> (default: --norm), its

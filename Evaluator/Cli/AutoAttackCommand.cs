@@ -31,7 +31,11 @@ internal static class AutoAttackCommand
         };
         var attacks = new Option<string?>("--attacks") { Description = $"With --version custom: attacks to chain, comma-separated ({string.Join(", ", AttackRegistry.Names)})" };
         var seed = new Option<int>("--seed") { Description = "Seed of every random start and query", DefaultValueFactory = _ => 1 };
-        var batch = new Option<int>("--batch") { Description = "Images per model evaluation; also the unit of work a --state file saves", DefaultValueFactory = _ => 256 };
+        var batch = new Option<string>("--batch")
+        {
+            Description = "Images per model evaluation, or auto (measured on the model's gradient graph; not with --state); also the unit of work a --state file saves",
+            DefaultValueFactory = _ => AutoBatch.Default.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
         var output = new Option<string?>("--out", "-o") { Description = "Directory for results.json (accuracies, per-attack table, flags, a RobustBench-style entry) and adversarial.npz" };
         var state = new Option<string?>("--state")
         {
@@ -60,10 +64,11 @@ internal static class AutoAttackCommand
         {
             var threat = NormKinds.Parse(parse.GetValue(norm)!);
             float radius = parse.GetValue(eps) is { } text ? AttackOptions.ParseEps(text) : AttackRegistry.DefaultEps(threat);
-            int batchSize = parse.GetValue(batch);
-            if (batchSize < 1)
+            bool batchGiven = parse.GetResult(batch) is { Implicit: false };
+            int? batchSize = AttackOptions.ParseBatch(parse.GetValue(batch)!, null, batchGiven);
+            if (batchSize is null && parse.GetValue(state) is not null)
             {
-                throw new UserErrorException($"--batch must be at least 1 (got {batchSize})");
+                throw new UserErrorException("--batch auto cannot be resumed: a --state file saves whole batches, so give a number (e.g. --batch 256)");
             }
             var shardSpec = parse.GetValue(shard) is { } s ? Shard.Parse(s) : null;
             var custom = parse.GetValue(attacks)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -87,10 +92,7 @@ internal static class AutoAttackCommand
 
             var sessions = model.Sessions(parse);
             var classifier = model.Load(parse, sessions, requireGradients: false, data: data);
-            if (classifier.FixedBatch is { } fixedBatch && fixedBatch != batchSize && parse.GetResult(batch) is { Implicit: false })
-            {
-                throw new UserErrorException($"--batch {batchSize}: {classifier.Path} takes batches of exactly {fixedBatch}; leave --batch out");
-            }
+            AttackOptions.ParseBatch(parse.GetValue(batch)!, classifier, batchGiven);
             using var gradients = new GradientSessions(classifier, sessions);
             var plan = AutoAttackPlan.Create(versionName, threat, radius, parse.GetValue(seed), custom, classifier.Classes, gradients.GradientBlockers);
             var (all, layout) = data.Load(parse, classifier);
@@ -99,9 +101,10 @@ internal static class AutoAttackCommand
             {
                 throw new UserErrorException($"--shard {shardSpec}: the slice is empty ({all.Count} images in {shardSpec!.Of} shards)");
             }
-            var fingerprint = Fingerprint(classifier, all, plan, batchSize, shardSpec);
+            int chosen = AutoBatch.Resolve(batchSize, gradients, dataset, n => Console.Error.WriteLine($"notice: {n}")).Batch;
+            var fingerprint = Fingerprint(classifier, all, plan, chosen, shardSpec);
             var resumed = statePath is null ? null : AutoAttackState.Load(statePath, fingerprint);
-            var run = new AutoAttack(gradients, plan, dataset, batchSize, resumed);
+            var run = new AutoAttack(gradients, plan, dataset, chosen, resumed);
             run.State.Fingerprint = fingerprint;
             Action? checkpoint = statePath is null ? null : () => run.State.Save(statePath);
 

@@ -48,7 +48,7 @@ internal static class SweepCommand
             var settings = radii.Select(r => r > 0 ? AttackRegistry.Resolve(request with { Eps = r }) : null).ToList();
             var (dataset, _) = data.Load(parse, classifier);
             using var gradients = new GradientSessions(classifier, sessions);
-            var (points, clean) = Run(gradients, dataset, radii, settings, attack.BatchSize(parse, classifier));
+            var (points, clean) = Run(gradients, dataset, radii, settings, attack.ResolveBatch(parse, gradients, dataset).Batch);
             Console.WriteLine($"{"eps",10}  {"accuracy",9}  {"images/s",9}");
             foreach (var point in points)
             {

@@ -72,7 +72,7 @@ internal static class TransferCommands
             {
                 int finished = 0;
                 NormKind? current = null;
-                return TransferSetBuilder.Build(session, dataset, StoredSpec(spec, path), attacks, attack.BatchSize(parse),
+                return TransferSetBuilder.Build(session, dataset, StoredSpec(spec, path), attacks, attack.ResolveBatch(parse, session, dataset).Batch,
                     new CallbackProgress<(NormKind Norm, double Done)>(p =>
                     {
                         if (current != p.Norm)

@@ -17,6 +17,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
 {
     private readonly List<ReportFigure> _figures = [];
     private readonly List<string> _notes = [];
+    private int _batch = AutoBatch.Default;
 
     public ReportData Build()
     {
@@ -50,6 +51,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             log($"model {m + 1}/{classifiers.Count}: {classifier.Path}");
             using var prediction = new PredictionSession(classifier, sessions);
             using var gradients = new GradientSessions(classifier, sessions);
+            _batch = AutoBatch.Resolve(settings.Batch, gradients, attacked, log).Batch;
             double clean = prediction.Accuracy(data);
             var notes = classifier.Notes.ToList();
             if (FeedingProbe.Check(classifier, data, clean, sessions) is { } feeding)
@@ -93,7 +95,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
             {
                 log($"  autoattack {threat.Version} {threat.Norm.Name()} eps {threat.Eps:G4} on {attacked.Count:N0} images");
                 var plan = AutoAttackPlan.Create(threat.Version, threat.Norm, threat.Eps, seed: 1, null, classifier.Classes, gradients.GradientBlockers);
-                var result = new AutoAttack(gradients, plan, attacked, settings.Batch).Run();
+                var result = new AutoAttack(gradients, plan, attacked, _batch).Run();
                 firstRun ??= result;
                 autoAttack.Add(ReportAutoAttack.From(names[m], threat.Norm.Name(), threat.Eps, plan.Version, result.Totals, "this report"));
             }
@@ -287,7 +289,7 @@ internal sealed class ReportBuilder(ReportSettings settings, OrtSessions session
     }
 
     private AttackRun Attack(GradientSessions sessions, AttackSettings attack, Dataset data) =>
-        AttackRunner.Run(AttackRegistry.Create(attack, sessions), data, settings.Batch);
+        AttackRunner.Run(AttackRegistry.Create(attack, sessions), data, _batch);
 
     /// <summary>A registered attack with its defaults, at a given norm and radius.</summary>
     private static AttackSettings Named(string name, NormKind norm, float eps, int? steps = null) =>

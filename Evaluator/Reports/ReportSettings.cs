@@ -80,7 +80,8 @@ internal sealed record ReportSettings
 
     public int GridImages { get; init; } = 8;
 
-    public int Batch { get; init; } = 256;
+    /// <summary>Images per model evaluation; null: measured per model (--batch auto).</summary>
+    public int? Batch { get; init; } = Runtime.AutoBatch.Default;
 
     public string Title { get; init; } = "RobustEval robustness report";
 

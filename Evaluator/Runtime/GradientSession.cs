@@ -93,7 +93,10 @@ public sealed class GradientSession : IDisposable
     /// Runs the graph on the first <paramref name="count"/> examples of the buffers, filling their logits, loss and
     /// gradient. A model with a fixed batch size gets a full batch: the rest is padded with the first example.
     /// </summary>
-    public void Evaluate(Buffers buffers, int count)
+    public void Evaluate(Buffers buffers, int count) => Evaluate(buffers, count, counted: true);
+
+    /// <summary>Evaluates without counting the work as the attack's (<see cref="AutoBatch"/>'s probes).</summary>
+    internal void Evaluate(Buffers buffers, int count, bool counted)
     {
         var c = Classifier;
         int width = (int)(c.FixedBatch ?? count);
@@ -138,8 +141,11 @@ public sealed class GradientSession : IDisposable
                 value.Dispose();
             }
         }
-        Evaluations++;
-        ImageEvaluations += count;
+        if (counted)
+        {
+            Evaluations++;
+            ImageEvaluations += count;
+        }
     }
 
     /// <summary>Ends ONNX Runtime profiling (when the sessions were created with a profile prefix) and returns the profile's path.</summary>

@@ -17,8 +17,11 @@ public sealed class GradientSessions(Classifier classifier, OrtSessions sessions
 
     public Classifier Classifier { get; } = classifier;
 
+    /// <summary>The ONNX Runtime settings (device, threads) its sessions are made with.</summary>
+    public OrtSessions Sessions { get; } = sessions;
+
     /// <summary>The forward-only session (no gradient graph needed).</summary>
-    public PredictionSession Forward => _forward ??= new PredictionSession(Classifier, sessions);
+    public PredictionSession Forward => _forward ??= new PredictionSession(Classifier, Sessions);
 
     /// <summary>
     /// The nodes between the input and the scores that have no gradient rule ("Op (node)"): when any, only
@@ -42,7 +45,7 @@ public sealed class GradientSessions(Classifier classifier, OrtSessions sessions
                 throw new GradientException(
                     $"{Classifier.Path}: no gradient rule for {string.Join(", ", GradientBlockers)}, so no white-box attack is possible; --attack square (score-based, forward passes only) runs on this model");
             }
-            session = new GradientSession(Classifier, sessions, loss);
+            session = new GradientSession(Classifier, Sessions, loss);
             _sessions[loss] = session;
         }
         return session;

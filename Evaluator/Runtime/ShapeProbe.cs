@@ -15,6 +15,9 @@ internal static class ShapeProbe
 {
     private const int MaxConstantElements = 4096;
 
+    /// <summary>The second run's batch size: the shapes kept are this run's.</summary>
+    internal const int LargerBatch = 2;
+
     /// <param name="why">Appended to the error when the model cannot run at this size (where the size came from).</param>
     public static IReadOnlyDictionary<string, TensorInfo> Run(ModelProto model, string input, long[] inputDims, long? fixedBatch,
         OrtSessions sessions, string why = "")
@@ -31,7 +34,7 @@ internal static class ShapeProbe
         }
         using var session = sessions.Create(probe.ToByteArray(), capped: true);
         var first = Evaluate(session, input, inputDims, fixedBatch ?? 1, seed: 1, why);
-        var second = fixedBatch is null ? Evaluate(session, input, inputDims, 2, seed: 2, why) : first;
+        var second = fixedBatch is null ? Evaluate(session, input, inputDims, LargerBatch, seed: 2, why) : first;
         var result = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
         foreach (var (name, b) in second)
         {

@@ -34,6 +34,52 @@ public sealed class AttackCliTests
     }
 
     [TestMethod]
+    public void BatchAutoSaysWhichBatchItChoseAndGivesTheResultOfThatBatch()
+    {
+        using var dir = new TempDirectory();
+        var (code, output, error) = Run("attack", TrainedModel.Path, "--norm", "linf", "--eps", "0.1", "--attack", "fgm", "--batch", "auto",
+            "--limit", "100", "--out", dir.File("auto"));
+        Assert.AreEqual(0, code, error);
+        using var auto = JsonDocument.Parse(File.ReadAllText(dir.File("auto/results.json")));
+        var batch = auto.RootElement.GetProperty("batch");
+        int size = batch.GetProperty("size").GetInt32();
+        StringAssert.StartsWith(batch.GetProperty("how").GetString(), "auto: ");
+        // The bars net is tiny and fast: neither memory nor a second limits it, only the 100 images.
+        Assert.AreEqual(100, size, batch.GetProperty("how").GetString());
+        StringAssert.Contains(output, $"batch {size} (auto: ");
+        Assert.AreEqual(0, auto.RootElement.GetProperty("summary").GetProperty("image_evaluations").GetInt64() % 100,
+            "the probe's evaluations are not counted as the attack's");
+
+        // For an attack without random draws another batch split gives the same examples (random starts are drawn per batch).
+        (code, _, error) = Run("attack", TrainedModel.Path, "--norm", "linf", "--eps", "0.1", "--attack", "fgm", "--batch", "7",
+            "--limit", "100", "--out", dir.File("seven"));
+        Assert.AreEqual(0, code, error);
+        using var seven = JsonDocument.Parse(File.ReadAllText(dir.File("seven/results.json")));
+        Assert.AreEqual("given", seven.RootElement.GetProperty("batch").GetProperty("how").GetString());
+        Assert.AreEqual(seven.RootElement.GetProperty("summary").GetProperty("adversarial_accuracy").GetDouble(),
+            auto.RootElement.GetProperty("summary").GetProperty("adversarial_accuracy").GetDouble());
+
+        AssertRefusedWritingNothing("--batch must be a whole number of at least 1, or auto (got 'many')", dir, "attack", TrainedModel.Path, "--norm", "linf", "--batch", "many");
+        AssertRefusedWritingNothing("--batch must be a whole number of at least 1, or auto (got '0')", dir, "sweep", TrainedModel.Path, "--norm", "linf", "--eps", "0.1", "--batch", "0");
+        AssertRefusedWritingNothing("--batch auto cannot be resumed", dir, "autoattack", TrainedModel.Path, "--norm", "linf", "--batch", "auto", "--state", dir.File("state"));
+    }
+
+    [TestMethod]
+    public void BatchAutoEstimatesMemoryFromTheShapesOfTheModelsTensors()
+    {
+        // Every batch-dependent tensor, three times, in bytes per image: written out here from the probe's shapes.
+        var classifier = ClassifierLoader.Load(TrainedModel.Path, null, GradientChecker.Sessions);
+        long floats = 0;
+        foreach (var tensor in classifier.Tensors.Values.Where(t => t.BatchAxes.Any(b => b)))
+        {
+            Assert.AreEqual(2, tensor.Dims[0], "the shapes kept are those of the batch-2 run");
+            floats += tensor.Count / 2;
+        }
+        Assert.IsGreaterThan(classifier.ImageSize, floats, "the net's activations outweigh its input");
+        Assert.AreEqual(3 * 4 * floats, AutoBatch.BytesPerImage(classifier));
+    }
+
+    [TestMethod]
     public void ApgdWithTheDlrLossRunsEverywhereAnAttackIsNamed()
     {
         using var dir = new TempDirectory();
