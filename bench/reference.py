@@ -11,6 +11,9 @@ Tasks:
   fgm              clean forward+backward, one step, clip, final forward+backward (prediction and FOSC):
                    the work `evaluator attack --attack fgm` does per batch
   pgd              random start, K projected steps, final forward+backward (as `--attack pgd --steps K`)
+  pgd-all          every image of --data (or its first --limit) through PGD-K in batches of --batch, then the
+                   predictions: the plain loop a user would write instead of `evaluator attack` (bench/command.sh times
+                   the whole process, as it times the evaluator's)
   apgd             APGD (Croce & Hein 2020, Algorithm 1; linf or l2) for K iterations on every example, no early
                    stopping (as `--attack apgd --steps K --early-stop false`): the cost of an iteration
   train-standard   one training epoch (SGD, momentum 0.9, weight decay) on the given data
@@ -480,6 +483,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (training tasks)")
+    parser.add_argument("--limit", type=int, help="pgd-all: the first N images of --data")
     parser.add_argument("--torchvision", help="build this net of tests/Evaluator.Tests/Reference/torchvision_models.py (the one --model was exported from)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -522,6 +526,16 @@ def main():
         steps = 1 if args.task == "fgm" else args.steps
         step_size = args.eps if args.task == "fgm" else args.eps / 4
         images, seconds = timed(lambda: attack(model, x, y, args.norm, args.eps, steps, step_size, args.task == "pgd"), len(x), args.seconds)
+    elif args.task == "pgd-all":
+        model.eval()
+        xs, ys = (x_all[: args.limit], y_all[: args.limit]) if args.limit else (x_all, y_all)
+        start = time.perf_counter()
+        correct = 0
+        for first in range(0, len(xs), args.batch):
+            predictions, _ = attack(model, xs[first:first + args.batch], ys[first:first + args.batch], args.norm, args.eps, args.steps, args.eps / 4, True)
+            correct += int((predictions == ys[first:first + args.batch]).sum())
+        images, seconds = len(xs), time.perf_counter() - start
+        print(f"adversarial accuracy {correct / len(xs):.4f}", file=sys.stderr)
     elif args.task == "apgd":
         model.eval()
         images, seconds = timed(lambda: apgd(model, x, y, args.norm, args.eps, args.steps), len(x), args.seconds)
