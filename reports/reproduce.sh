@@ -196,7 +196,9 @@ if [ -n "$seeds" ]; then
   done
   sweep_limit=1000; [ "$quick" = --quick ] && sweep_limit=100
   echo "== report over the seeds"
-  timed evaluator report --models "${report_models[@]}" --replicates --seed-summary "$results/results.json" --data "$data-test" \
+  # One seed so far: a plain report (--replicates wants two models of a name).
+  replicates=(--replicates); [ "$report_seeds" -gt 1 ] || replicates=()
+  timed evaluator report --models "${report_models[@]}" "${replicates[@]}" --seed-summary "$results/results.json" --data "$data-test" \
     --limit "$sweep_limit" --eps-sweep linf:0:0.3:0.025 l2:0:3:0.25 --autoattack-results "${report_aa[@]}" \
     --title "Shaham et al.'s experiment on $data over $report_seeds independent seeds" --out "$results/report" | tail -1
   exit 0

@@ -14,8 +14,8 @@ public sealed record BatchChoice(int Batch, string Why)
 /// <summary>
 /// <c>--batch auto</c>: estimates what one more image costs the model's gradient graph — memory from the shapes of
 /// its tensors, time from a probe batch — and picks the largest batch that fits in half the memory this process may still take
-/// and runs in about a second, at most <see cref="Largest"/> (larger batches stop paying on a CPU and make progress
-/// and resumable state coarse). A model with a fixed batch takes that one; on a GPU, whose free memory ONNX Runtime
+/// and runs in about a second, at most <see cref="Largest"/> (larger ones would make progress reports and
+/// resumable state coarse for little gain). A model with a fixed batch takes that one; on a GPU, whose free memory ONNX Runtime
 /// does not report, the default.
 /// </summary>
 public static class AutoBatch
@@ -77,7 +77,7 @@ public static class AutoBatch
         int byTime = (int)Math.Clamp(SecondsPerBatch / Math.Max(seconds, 1e-9), 1, int.MaxValue);
         int batch = Math.Max(1, Math.Min(Math.Min(byMemory, byTime), Math.Min(Largest, data.Count)));
         var limit = batch == data.Count && batch < Math.Min(byMemory, byTime) && batch < Largest ? "all the images"
-            : batch == Largest && Largest <= Math.Min(byMemory, byTime) ? $"the largest auto picks"
+            : batch == Largest && Largest <= Math.Min(byMemory, byTime) ? "the largest auto picks"
             : byMemory <= byTime ? "half the free memory"
             : "about a second a batch";
         return new BatchChoice(batch, string.Create(CultureInfo.InvariantCulture,
