@@ -200,7 +200,7 @@ if [ -n "$seeds" ]; then
   replicates=(--replicates); [ "$report_seeds" -gt 1 ] || replicates=()
   timed evaluator report --models "${report_models[@]}" "${replicates[@]}" --seed-summary "$results/results.json" --data "$data-test" \
     --limit "$sweep_limit" --eps-sweep linf:0:0.3:0.025 l2:0:3:0.25 --autoattack-results "${report_aa[@]}" \
-    --title "Shaham et al.'s experiment on $data over $report_seeds independent seeds" --out "$results/report" | tail -1
+    --title "Shaham et al.'s experiment on $data over $report_seeds independent seed$([ "$report_seeds" -gt 1 ] && echo s)" --out "$results/report" | tail -1
   exit 0
 fi
 
