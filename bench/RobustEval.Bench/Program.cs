@@ -101,22 +101,39 @@ try
     // The nets people attack today (issue "Any ONNX classifier"): ViT-small (DeiT-S) and ConvNeXt-small at 224×224,
     // random weights, exported by PyTorch's exporter at opset 17 from tests/Evaluator.Tests/Reference/torchvision_models.py,
     // the reference running the same torchvision module. Minutes per round on two cores, so only when --only names them.
-    foreach (var (net, batch) in new[] { ("vit-small", 8), ("convnext-small", 4) })
+    // torchvision's resnet18 and mobilenet_v2 with 10 classes at 32×32 (issue 18's "nets users bring"): FGSM and PGD-10
+    // (ε 8/255, step 2/255) at batches 64 and 256; opt-in too (--only resnet, --only mobilenet_v2).
+    foreach (var (net, label, batches, eps, fgsm) in new[]
     {
-        if (options.Only?.Any(o => net.Contains(o, StringComparison.OrdinalIgnoreCase) || o.Contains(net, StringComparison.OrdinalIgnoreCase)) != true)
+        ("vit-small", "vit-small", new[] { 8 }, 4 / 255f, false),
+        ("convnext-small", "convnext-small", [4], 4 / 255f, false),
+        ("resnet", "resnet18", [64, 256], 8 / 255f, true),
+        ("mobilenet_v2", "mobilenet_v2", [64, 256], 8 / 255f, true),
+    })
+    {
+        if (options.Only?.Any(o => label.Contains(o, StringComparison.OrdinalIgnoreCase) || o.Contains(label, StringComparison.OrdinalIgnoreCase)) != true)
         {
             continue;
         }
         var directory = Path.Combine(work, net);
         Directory.CreateDirectory(directory);
         Reference.Script([Path.Combine(root, "tests", "Evaluator.Tests", "Reference", "torchvision_models.py"), net, "17", directory, "--images",
-            batch.ToString(CultureInfo.InvariantCulture)]);
+            batches.Max().ToString(CultureInfo.InvariantCulture)]);
         var model = Path.Combine(directory, "model.onnx");
         var dataFile = Path.Combine(directory, "data.npz");
         var classifier = ClassifierLoader.Load(model, null, sessions);
-        float eps = 4 / 255f;
-        benchmarks.Add(Benchmark.Attack("pgd-10 linf", net, batch, classifier, catalog.Load(dataFile).Data, sessions, Attack("pgd", NormKind.Linf, eps, 10), model,
-            dataFile, ["pgd", "--norm", "linf", "--eps", eps.ToString(CultureInfo.InvariantCulture), "--steps", "10", "--torchvision", net]));
+        var images = catalog.Load(dataFile).Data;
+        var radius = eps.ToString(CultureInfo.InvariantCulture);
+        foreach (var batch in batches)
+        {
+            if (fgsm)
+            {
+                benchmarks.Add(Benchmark.Attack("fgsm", label, batch, classifier, images, sessions, Attack("fgm", NormKind.Linf, eps), model, dataFile,
+                    ["fgm", "--norm", "linf", "--eps", radius, "--torchvision", net]));
+            }
+            benchmarks.Add(Benchmark.Attack("pgd-10 linf", label, batch, classifier, images, sessions, Attack("pgd", NormKind.Linf, eps, 10), model, dataFile,
+                ["pgd", "--norm", "linf", "--eps", radius, "--steps", "10", "--torchvision", net]));
+        }
     }
     return Run(benchmarks, "");
 

@@ -46,6 +46,9 @@ def build(name):
         return torchvision.models.mobilenet_v3_small(num_classes=10), 32
     if name == "resnet":
         return torchvision.models.resnet18(num_classes=10), 32
+    if name == "mobilenet_v2":
+        # bench/ only: the depthwise net of issue 18's measurements.
+        return torchvision.models.mobilenet_v2(num_classes=10), 32
     if name == "efficientnet":
         return torchvision.models.efficientnet_b0(num_classes=10), 32
     raise SystemExit(f"unknown model {name}")
