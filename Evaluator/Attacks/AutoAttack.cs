@@ -343,10 +343,12 @@ public sealed class AutoAttackState
 
     /// <summary>
     /// The state saved at <paramref name="path"/>, or null when there is none; refused with the differences when
-    /// it was written by a run with another fingerprint.
+    /// it was written by a run with another fingerprint. Temporaries a killed save left behind are deleted.
     /// </summary>
     public static AutoAttackState? Load(string path, IReadOnlyDictionary<string, string> fingerprint)
     {
+        // A run killed while saving leaves its half-written temporary beside the state; this run owns the file now.
+        AtomicFile.RemoveStaleTemporaries(path);
         if (!File.Exists(path))
         {
             return null;
