@@ -6,7 +6,7 @@ namespace RobustEval.Evaluator.Tests;
 
 /// <summary>
 /// <c>transfer summarize</c>: Table 1 over independent seeds, and the README's seed table against the committed
-/// results of <c>reports/reproduce.sh mnist --seeds</c>.
+/// results of <c>reports/reproduce.sh mnist --seeds</c> and <c>… fashion-mnist --seeds</c>.
 /// </summary>
 [TestClass]
 public sealed class SeedSummaryTests
@@ -101,13 +101,15 @@ public sealed class SeedSummaryTests
     }
 
     [TestMethod]
-    public void TheReadmeSeedTableIsTheCommittedRun()
+    [DataRow("mnist")]
+    [DataRow("fashion-mnist")]
+    public void TheReadmeSeedTableIsTheCommittedRun(string data)
     {
         // Each cell of the README's table, recomputed here from the per-seed values in the committed results.json.
-        var results = Repository.Path("reports", "mnist-seeds", "results.json");
+        var results = Repository.Path("reports", $"{data}-seeds", "results.json");
         using var json = JsonDocument.Parse(File.ReadAllText(results));
         var readme = File.ReadAllText(Repository.Path("README.md"));
-        int start = readme.IndexOf("<!-- seeds: reports/mnist-seeds/results.json -->", StringComparison.Ordinal);
+        int start = readme.IndexOf($"<!-- seeds: reports/{data}-seeds/results.json -->", StringComparison.Ordinal);
         Assert.IsGreaterThanOrEqualTo(0, start, "the README marks the table it quotes");
         var rows = readme[start..].Split('\n').Skip(1).TakeWhile(l => l.StartsWith('|')).ToList();
         var nets = json.RootElement.GetProperty("nets").EnumerateArray().ToList();
@@ -141,7 +143,7 @@ public sealed class SeedSummaryTests
         }
 
         // The committed report over the seeds shows this same summary, and each of its nets over every seed.
-        using var report = JsonDocument.Parse(File.ReadAllText(Repository.Path("reports", "mnist-seeds", "report", "results.json")));
+        using var report = JsonDocument.Parse(File.ReadAllText(Repository.Path("reports", $"{data}-seeds", "report", "results.json")));
         var shown = report.RootElement.GetProperty("seed_transfer");
         Assert.IsTrue(JsonNode.DeepEquals(JsonNode.Parse(json.RootElement.GetProperty("nets").GetRawText()), JsonNode.Parse(shown.GetProperty("nets").GetRawText())),
             "the report's Table 1 over seeds is the summary's");
