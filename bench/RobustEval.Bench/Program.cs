@@ -61,10 +61,24 @@ try
     var cifarFile = Path.Combine(work, "cifar-random.npz");
     DatasetNpz.Save(cifarFile, cifar);
 
-    if (options.Profile is { } profiled)
+    if (options.Profile is { } profile)
     {
-        var config = Attack(profiled, NormKind.Linf, 0.1f, profiled == "fgm" ? null : profiled == "pgd" ? 40 : 100, profiled == "apgd" ? false : null);
-        Profile.Attack(mnistModel, test, config, 256, options.Threads, profiled == "fgm" ? 20 : 1);
+        // --profile ATTACK[:NET]: the MNIST net by default (PGD-40 at ε 0.1), or a torchvision net at 32×32 (PGD-10 at ε 8/255, batch 64).
+        var (profiled, net) = profile.Split(':') is [var a, var n] ? (a, n) : (profile, "shaham-mnist");
+        if (net == "shaham-mnist")
+        {
+            var config = Attack(profiled, NormKind.Linf, 0.1f, profiled == "fgm" ? null : profiled == "pgd" ? 40 : 100, profiled == "apgd" ? false : null);
+            Profile.Attack(mnistModel, test, config, 256, options.Threads, profiled == "fgm" ? 20 : 1);
+        }
+        else
+        {
+            var directory = Path.Combine(work, net);
+            Directory.CreateDirectory(directory);
+            Reference.Script([Path.Combine(root, "tests", "Evaluator.Tests", "Reference", "torchvision_models.py"), net, "17", directory, "--images", "64"]);
+            var config = Attack(profiled, NormKind.Linf, 8 / 255f, profiled == "fgm" ? null : 10, profiled == "apgd" ? false : null);
+            Profile.Attack(Path.Combine(directory, "model.onnx"), catalog.Load(Path.Combine(directory, "data.npz")).Data, config, 64, options.Threads,
+                profiled == "fgm" ? 5 : 1);
+        }
         return 0;
     }
     var sessions = new OrtSessions(DeviceChoice.Cpu, options.Threads);

@@ -32,7 +32,7 @@ internal sealed record BenchOptions(int Threads, int Rounds, double Seconds, IRe
                 case "--train-batch": trainBatch = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--train-images": trainImages = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 default:
-                    throw new ArgumentException($"unknown option {args[i]} (--threads, --rounds, --seconds, --only a,b, --out FILE.json, --profile fgm|pgd|apgd, " +
+                    throw new ArgumentException($"unknown option {args[i]} (--threads, --rounds, --seconds, --only a,b, --out FILE.json, --profile fgm|pgd|apgd[:resnet18|mobilenet_v2|…], " +
                         "--device cpu|cuda, --train-batch N, --train-images N)");
             }
         }
