@@ -8,7 +8,8 @@ namespace RobustEval.Evaluator.Tests;
 /// <summary>
 /// Models people attack today, exported by PyTorch's own exporter from torchvision's architectures (made small, random
 /// weights; Reference/torchvision_models.py): ViT, Swin and ConvNeXt at opsets 14 (LayerNorm written out with Pow),
-/// 17 (LayerNormalization) and 18–23, MobileNetV3 and EfficientNet, and models whose input height and width are
+/// 17 (LayerNormalization) and 18–23, MobileNetV3, EfficientNet and the benchmark's resnet18 and mobilenet_v2 (strided,
+/// depthwise and ReLU6 gradients), and models whose input height and width are
 /// dynamic. Through the public CLI, FGSM must equal PyTorch's on ≥ 99.5 % of the pixels, and an ℓ2 step must point
 /// along PyTorch's gradient (cosine ≥ 0.999 per image).
 /// </summary>
@@ -35,6 +36,8 @@ public sealed class TorchvisionModelTests
     [DataRow("mobilenet", 13, true)]
     [DataRow("efficientnet", 17, true)]
     [DataRow("resnet-softmax", 9, true)]
+    [DataRow("resnet", 17, false)]
+    [DataRow("mobilenet_v2", 17, false)]
     public void GradientsEqualPyTorchs(string name, int opset, bool dynamic)
     {
         using var dir = new TempDirectory();
