@@ -96,7 +96,8 @@ public sealed class RuleTests
 
     /// <summary>
     /// Which way Conv's rule took (ConvRule): "flipped" — a stride-1 Conv with the kernel flipped once, taken from
-    /// ConvRule.MinimumChannels input channels — or "transposed" (ConvTranspose), and the finite-difference check of it.
+    /// ConvRule.MinimumChannels input channels — "spread" (a strided depthwise Conv as wide: the same over dY spread out
+    /// with zeros) or "transposed" (ConvTranspose), and the finite-difference check of it.
     /// </summary>
     private static void VerifyConvPath(string expected, long[] dims, Action<GraphBuilder> build)
     {
@@ -104,7 +105,8 @@ public sealed class RuleTests
         var (gradient, _) = GradientModel(forward, dims);
         var ops = gradient.Graph.Node.Select(n => n.OpType).ToList();
         bool flipped = gradient.Graph.Initializer.Any(i => i.Name.EndsWith(".flipped_weight", StringComparison.Ordinal));
-        Assert.AreEqual(expected, flipped ? "flipped" : "transposed", $"ops: {string.Join(", ", ops)}");
+        bool spread = flipped && ops.Contains("Resize");
+        Assert.AreEqual(expected, spread ? "spread" : flipped ? "flipped" : "transposed", $"ops: {string.Join(", ", ops)}");
         Assert.AreEqual(flipped ? 0 : 1, ops.Count(o => o == "ConvTranspose"));
         Verify(forward, dims, Uniform);
     }
@@ -134,6 +136,29 @@ public sealed class RuleTests
     public void WideStridedConvTakesConvTranspose() =>
         VerifyConvPath("transposed", [1, 16, 7, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(27, 4 * 16 * 3 * 3), 4, 16, 3, 3)],
             ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 1, 1, 1])));
+
+    [TestMethod]
+    public void WideStridedDepthwiseConvRunsOverTheSpreadOutGradient()
+    {
+        VerifyConvPath("spread", [1, 16, 6, 5], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(30, 16 * 3 * 3), 16, 1, 3, 3)],
+            ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 1, 1, 1]), Attr("group", 16L)));
+        // No pads, stride 3: on the second axis the spread-out gradient is longer than the input needs and is cut.
+        VerifyConvPath("spread", [2, 16, 9, 8], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(31, 16 * 3 * 2), 16, 1, 3, 2)],
+            ["y"], Attr("strides", [3L, 3]), Attr("group", 16L)));
+        // Asymmetric pads, a kernel smaller than the stride on one axis.
+        VerifyConvPath("spread", [1, 16, 7, 8], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(32, 16 * 2 * 1), 16, 1, 2, 1)],
+            ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 0, 0, 0]), Attr("group", 16L)));
+    }
+
+    [TestMethod]
+    public void StridedDepthwiseConvWithAChannelMultiplierTakesConvTranspose() =>
+        VerifyConvPath("transposed", [1, 16, 6, 5], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(33, 32 * 3 * 3), 32, 1, 3, 3)],
+            ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 1, 1, 1]), Attr("group", 16L)));
+
+    [TestMethod]
+    public void WideConvWithUnequalStridesTakesConvTranspose() =>
+        VerifyConvPath("transposed", [1, 16, 7, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(32, 4 * 16 * 3 * 3), 4, 16, 3, 3)],
+            ["y"], Attr("strides", [2L, 1]), Attr("pads", [1L, 1, 1, 1])));
 
     [TestMethod]
     public void ConvWithPadsWiderThanTheKernelFallsBackToConvTranspose() =>

@@ -86,6 +86,11 @@ internal sealed class ConvRule : IBackwardRule
             result[0] = c.Op("Conv", [dOut[0]!, flipped], Attr("pads", pads), Attr("group", group), Attr("kernel_shape", window.Kernel));
             return result;
         }
+        if (AsSpreadDepthwiseConvolution(node, dOut[0]!, window, w, group, x, y, c) is { } spread)
+        {
+            result[0] = spread;
+            return result;
+        }
         var (transposedPads, outputPadding) = window.Transposed(x, y);
         var dx = c.Op("ConvTranspose", [dOut[0]!, node.Input[1]],
             Attr("strides", window.Strides), Attr("dilations", window.Dilations), Attr("pads", transposedPads),
@@ -101,6 +106,57 @@ internal sealed class ConvRule : IBackwardRule
     internal const long MinimumChannels = 16;
 
     /// <summary>
+    /// The input gradient of a strided depthwise convolution (one output channel per input channel, the same stride s on
+    /// both axes, no dilation) as the stride-1 flipped convolution of dY spread out with s − 1 zeros between its values,
+    /// or null when this does not apply. ONNX Runtime's ConvTranspose runs a depthwise kernel as one small GEMM per
+    /// channel; its blocked depthwise Conv is several times faster even over the s² larger spread-out gradient
+    /// (bench/NOTES.md). Position j of the padded input receives Σ_k W[k]·dY[(j − k)/s] over the k where s divides
+    /// j − k, the full convolution of the spread-out dY with W; the Conv's pads start it at the first real input.
+    /// </summary>
+    private static string? AsSpreadDepthwiseConvolution(NodeProto node, string dy, Window window, TensorInfo w, long group, TensorInfo x, TensorInfo y, GradientContext c)
+    {
+        if (window.Strides.Length != 2 || window.Strides[0] != window.Strides[1] || window.Strides[0] < 2 || window.Dilations.Any(d => d != 1)
+            || w.FloatValue is null || w.Rank != 4 || w.Dims[1] != 1 || w.Dims[0] != group || group < MinimumChannels
+            || x.Dims.Skip(2).Any(d => d <= 0) || y.Dims.Skip(2).Any(d => d <= 0))
+        {
+            return null;
+        }
+        long s = window.Strides[0];
+        var begin = new long[2];
+        var end = new long[2];
+        for (int i = 0; i < 2; i++)
+        {
+            begin[i] = window.Kernel[i] - 1 - window.PadsBegin[i];
+            end[i] = x.Dims[2 + i] + window.Kernel[i] - 1 - y.Dims[2 + i] * s - begin[i];
+            if (begin[i] < 0)
+            {
+                return null;
+            }
+        }
+        // dY repeated over s×s blocks (nearest-neighbour Resize), times a mask that keeps each block's first value:
+        // [N, C, H·s, W·s] with s − 1 zeros after each value. (A 6-D Pad or broadcast Mul does the same several
+        // times slower: their innermost axes have length 1 or s.)
+        long hs = y.Dims[2] * s, ws = y.Dims[3] * s;
+        var corners = new float[hs * ws];
+        for (long i = 0; i < hs; i += s)
+        {
+            for (long j = 0; j < ws; j += s)
+            {
+                corners[i * ws + j] = 1;
+            }
+        }
+        var repeated = c.Op("Resize", [dy, "", c.Builder.Initializer("spread_scales", [1f, 1f, s, s], 4)], Attr("mode", "nearest"),
+            Attr("nearest_mode", "floor"), Attr("coordinate_transformation_mode", "asymmetric"));
+        var merged = c.Mul(repeated, c.Builder.Initializer($"{node.Name}.spread_mask", corners, 1, 1, hs, ws));
+        if (end.Any(e => e < 0))
+        {
+            merged = c.Op("Slice", [merged, c.Ints1D(0, 0), c.Ints1D(y.Dims[2] * s + Math.Min(0, end[0]), y.Dims[3] * s + Math.Min(0, end[1])), c.Ints1D(2, 3)]);
+        }
+        return c.Op("Conv", [merged, FlippedKernel(node, w, group, c)], Attr("pads", [begin[0], begin[1], Math.Max(0, end[0]), Math.Max(0, end[1])]),
+            Attr("group", group), Attr("kernel_shape", window.Kernel));
+    }
+
+    /// <summary>
     /// The kernel of the equivalent stride-1 convolution — W′[g·C/g + c, m] = W[g·M/g + m, c] flipped in space — as a new
     /// initializer, or null when the shortcut does not apply (strides or dilations ≠ 1, a kernel computed at run
     /// time, or pads larger than the kernel).
@@ -112,9 +168,15 @@ internal sealed class ConvRule : IBackwardRule
         {
             return null;
         }
+        return FlippedKernel(node, w, group, c);
+    }
+
+    /// <summary>W′[g·C/g + c, m] = W[g·M/g + m, c] flipped in space, as an initializer (made once per node).</summary>
+    private static string FlippedKernel(NodeProto node, TensorInfo w, long group, GradientContext c)
+    {
         long m = w.Dims[0], cPerGroup = w.Dims[1], kh = w.Dims[2], kw = w.Dims[3];
         long mPerGroup = m / group;
-        var source = w.FloatValue;
+        var source = w.FloatValue!;
         var flipped = new float[source.Length];
         for (long g = 0; g < group; g++)
         {
