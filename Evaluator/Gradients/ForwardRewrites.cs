@@ -166,6 +166,86 @@ internal static class ForwardRewrites
     }
 
     /// <summary>
+    /// Kernel taps that only ever read padding are cropped from each convolution: on a small feature map (a 3×3
+    /// kernel with pads 1 over a 1×1 map reads its input with the centre tap alone) the others multiply zeros, in the
+    /// forward pass and again in the input gradient. The cropped Conv starts its windows where the first live tap
+    /// did (pad − cropped taps), keeps its strides, group and bias, and has the same output; only live taps are
+    /// dropped, so every output is the same sum. Applies to 2-D, undilated convolutions with constant float weights
+    /// and static spatial sizes; at 32×32 input this removes about a fifth of torchvision resnet18's multiply-adds.
+    /// </summary>
+    public static void CropDeadTaps(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors)
+    {
+        var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
+        var builder = new GraphBuilder(graph, "rewrite/");
+        for (int n = 0; n < graph.Node.Count; n++)
+        {
+            var conv = graph.Node[n];
+            if (conv.OpType != "Conv" || conv.Domain is not ("" or "ai.onnx") || conv.Input.Count < 2
+                || !initializers.TryGetValue(conv.Input[1], out var weight) || weight.Dims.Count != 4 || weight.DataType != (int)TensorProto.Types.DataType.Float
+                || !tensors.TryGetValue(conv.Input[0], out var x) || !tensors.TryGetValue(conv.Output[0], out var y) || x.Rank != 4 || y.Rank != 4
+                || Enumerable.Range(2, 2).Any(i => x.IsBatchAxis(i) || y.IsBatchAxis(i) || x.Dims[i] <= 0 || y.Dims[i] <= 0))
+            {
+                continue;
+            }
+            long[] kernel = [weight.Dims[2], weight.Dims[3]];
+            var window = Window.Of(conv, kernel, x, y);
+            if (window.Dilations.Any(d => d != 1))
+            {
+                continue;
+            }
+            // Tap u of axis i is live when some output position o reads a real input row: 0 ≤ o·s + u − pad < size.
+            var first = new long[2];
+            var last = new long[2];
+            for (int i = 0; i < 2; i++)
+            {
+                var live = Enumerable.Range(0, (int)kernel[i]).Where(u => Enumerable.Range(0, (int)y.Dims[2 + i])
+                    .Any(o => o * window.Strides[i] + u - window.PadsBegin[i] is var row && row >= 0 && row < x.Dims[2 + i])).ToList();
+                (first[i], last[i]) = live.Count > 0 ? (live[0], live[^1]) : (0, kernel[i] - 1);
+            }
+            long[] cropped = [last[0] - first[0] + 1, last[1] - first[1] + 1];
+            if (cropped.SequenceEqual(kernel))
+            {
+                continue;
+            }
+            long[] begin = [window.PadsBegin[0] - first[0], window.PadsBegin[1] - first[1]];
+            var end = new long[2];
+            bool same = true;
+            for (int i = 0; i < 2; i++)
+            {
+                end[i] = Math.Max(0, (y.Dims[2 + i] - 1) * window.Strides[i] + cropped[i] - x.Dims[2 + i] - begin[i]);
+                same &= begin[i] >= 0 && (x.Dims[2 + i] + begin[i] + end[i] - cropped[i]) / window.Strides[i] + 1 == y.Dims[2 + i];
+            }
+            if (!same)
+            {
+                continue;
+            }
+            var w = OnnxTensors.ToFloats(weight);
+            long m = weight.Dims[0], c = weight.Dims[1];
+            var taps = new float[m * c * cropped[0] * cropped[1]];
+            for (long mc = 0; mc < m * c; mc++)
+            {
+                for (long u = 0; u < cropped[0]; u++)
+                {
+                    for (long v = 0; v < cropped[1]; v++)
+                    {
+                        taps[(mc * cropped[0] + u) * cropped[1] + v] = w[(mc * kernel[0] + first[0] + u) * kernel[1] + first[1] + v];
+                    }
+                }
+            }
+            var replacement = new NodeProto { OpType = "Conv", Name = conv.Name };
+            replacement.Input.AddRange(conv.Input);
+            replacement.Input[1] = builder.Initializer(conv.Input[1] + ".cropped", taps, m, c, cropped[0], cropped[1]);
+            replacement.Output.AddRange(conv.Output);
+            replacement.Attribute.AddRange(
+            [
+                Attr("kernel_shape", cropped), Attr("strides", window.Strides), Attr("pads", [begin[0], begin[1], end[0], end[1]]),
+                Attr("group", GradientContext.Int(conv, "group", 1)),
+            ]);
+            graph.Node[n] = replacement;
+        }
+    }
+
+    /// <summary>
     /// Whether a tensor (as the graph stands now) is read by exactly one node and is not a graph output, so the
     /// node producing it may be rewritten together with that reader.
     /// </summary>

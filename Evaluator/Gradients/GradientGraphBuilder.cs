@@ -43,7 +43,9 @@ internal static class GradientGraphBuilder
         var model = forward.Clone();
         var graph = model.Graph;
         long opset = OnnxFiles.DefaultOpset(model);
-        tensors = ForwardRewrites.SwapReluAndMaxPool(graph, WithPixels(tensors, graph, pixels));
+        tensors = WithPixels(tensors, graph, pixels);
+        ForwardRewrites.CropDeadTaps(graph, tensors);
+        tensors = ForwardRewrites.SwapReluAndMaxPool(graph, tensors);
         tensors = ForwardRewrites.FuseThinConvAndTilingMaxPool(graph, tensors);
         var context = new GradientContext(graph, tensors, opset);
         var path = PathNodes(graph, pixels, logits, tensors);

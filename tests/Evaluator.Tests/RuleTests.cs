@@ -160,6 +160,38 @@ public sealed class RuleTests
         VerifyConvPath("transposed", [1, 16, 7, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(32, 4 * 16 * 3 * 3), 4, 16, 3, 3)],
             ["y"], Attr("strides", [2L, 1]), Attr("pads", [1L, 1, 1, 1])));
 
+    /// <summary>
+    /// Kernel taps that only ever read padding are cropped before the gradient graph is built
+    /// (ForwardRewrites.CropDeadTaps): the kernel shapes of the gradient graph's forward Convs, and finite differences.
+    /// </summary>
+    private static void VerifyCroppedKernel(long[] expected, long[] dims, Action<GraphBuilder> build)
+    {
+        var forward = Model(dims, build);
+        var (gradient, _) = GradientModel(forward, dims);
+        var shapes = gradient.Graph.Node.Where(n => n.OpType == "Conv" && n.Output[0] == "y")
+            .Select(n => gradient.Graph.Initializer.Single(i => i.Name == n.Input[1]).Dims.Skip(2).ToArray()).ToList();
+        Assert.HasCount(1, shapes, "the forward Conv");
+        CollectionAssert.AreEqual(expected, shapes[0]);
+        Verify(forward, dims, Uniform);
+    }
+
+    [TestMethod]
+    public void ConvOverAOneByOneMapKeepsOnlyTheCentreTap() =>
+        VerifyCroppedKernel([1, 1], [2, 16, 1, 1], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(34, 4 * 16 * 3 * 3), 4, 16, 3, 3), b.Initializer("b", RandomValues(35, 4), 4)],
+            ["y"], Attr("pads", [1L, 1, 1, 1])));
+
+    [TestMethod]
+    public void StridedConvOverASmallMapDropsTheTapsThatReadOnlyPadding() =>
+        // 2×3 input, 3×3 kernel, stride 2, pads 1: rows: one output reads rows −1..1 (the first tap dead);
+        // columns: two outputs read −1..1 and 1..3 (all taps live, the last column reads padding for one output only).
+        VerifyCroppedKernel([2, 3], [1, 16, 2, 3], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(36, 8 * 16 * 3 * 3), 8, 16, 3, 3)],
+            ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 1, 1, 1])));
+
+    [TestMethod]
+    public void ConvWhoseTapsAllReadTheInputIsLeftAsItIs() =>
+        VerifyCroppedKernel([3, 3], [1, 16, 2, 2], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(37, 4 * 16 * 3 * 3), 4, 16, 3, 3)],
+            ["y"], Attr("pads", [1L, 1, 1, 1])));
+
     [TestMethod]
     public void ConvWithPadsWiderThanTheKernelFallsBackToConvTranspose() =>
         Verify(Model([1, 2, 4, 4], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(23, 3 * 2 * 2 * 2), 3, 2, 2, 2)],
