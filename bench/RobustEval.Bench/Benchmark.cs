@@ -21,7 +21,8 @@ internal sealed class Benchmark
     public double RunReference(BenchOptions options) => Reference.Run(ReferenceArguments, options);
 
     /// <summary>Forward passes over one batch, repeated.</summary>
-    public static Benchmark Inference(string task, string net, int batch, Classifier classifier, Dataset data, OrtSessions sessions, string model, string dataFile)
+    public static Benchmark Inference(string task, string net, int batch, Classifier classifier, Dataset data, OrtSessions sessions, string model, string dataFile,
+        string[]? referenceOptions = null)
     {
         var session = new PredictionSession(classifier, sessions);
         var pixels = Batch(data, batch).Pixels.ToArray();
@@ -29,7 +30,8 @@ internal sealed class Benchmark
         {
             Id = $"{task} {net} (batch {batch})",
             RunOurs = seconds => Repeat(() => session.Predict(pixels, batch, batch), batch, seconds),
-            ReferenceArguments = ["forward", "--model", model, "--data", dataFile, "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            ReferenceArguments = ["forward", "--model", model, "--data", dataFile, "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                .. referenceOptions ?? []],
         };
     }
 

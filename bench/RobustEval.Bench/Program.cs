@@ -115,7 +115,7 @@ try
     // The nets people attack today (issue "Any ONNX classifier"): ViT-small (DeiT-S) and ConvNeXt-small at 224×224,
     // random weights, exported by PyTorch's exporter at opset 17 from tests/Evaluator.Tests/Reference/torchvision_models.py,
     // the reference running the same torchvision module. Minutes per round on two cores, so only when --only names them.
-    // torchvision's resnet18 and mobilenet_v2 with 10 classes at 32×32 (issue 18's "nets users bring"): FGSM and PGD-10
+    // torchvision's resnet18 and mobilenet_v2 with 10 classes at 32×32 (issue 18's "nets users bring"): forward, FGSM and PGD-10
     // (ε 8/255, step 2/255) at batches 64 and 256; opt-in too (--only resnet, --only mobilenet_v2).
     foreach (var (net, label, batches, eps, fgsm) in new[]
     {
@@ -142,6 +142,8 @@ try
         {
             if (fgsm)
             {
+                // The forward pass, so that a PGD step's cost can be read as a multiple of it (bench/NOTES.md).
+                benchmarks.Add(Benchmark.Inference("forward", label, batch, classifier, images, sessions, model, dataFile, ["--torchvision", net]));
                 benchmarks.Add(Benchmark.Attack("fgsm", label, batch, classifier, images, sessions, Attack("fgm", NormKind.Linf, eps), model, dataFile,
                     ["fgm", "--norm", "linf", "--eps", radius, "--torchvision", net]));
             }
