@@ -97,7 +97,8 @@ public sealed class RuleTests
     /// <summary>
     /// Which way Conv's rule took (ConvRule): "flipped" — a stride-1 Conv with the kernel flipped once, taken from
     /// ConvRule.MinimumChannels input channels — "spread" (a strided depthwise Conv as wide: the same over dY spread out
-    /// with zeros) or "transposed" (ConvTranspose), and the finite-difference check of it.
+    /// with zeros), "dense" (a strided Conv on a small map: one MatMul with the unrolled convolution) or "transposed"
+    /// (ConvTranspose), and the finite-difference check of it.
     /// </summary>
     private static void VerifyConvPath(string expected, long[] dims, Action<GraphBuilder> build)
     {
@@ -106,8 +107,9 @@ public sealed class RuleTests
         var ops = gradient.Graph.Node.Select(n => n.OpType).ToList();
         bool flipped = gradient.Graph.Initializer.Any(i => i.Name.EndsWith(".flipped_weight", StringComparison.Ordinal));
         bool spread = flipped && ops.Contains("Resize");
-        Assert.AreEqual(expected, spread ? "spread" : flipped ? "flipped" : "transposed", $"ops: {string.Join(", ", ops)}");
-        Assert.AreEqual(flipped ? 0 : 1, ops.Count(o => o == "ConvTranspose"));
+        bool dense = gradient.Graph.Initializer.Any(i => i.Name.EndsWith(".unrolled", StringComparison.Ordinal));
+        Assert.AreEqual(expected, spread ? "spread" : flipped ? "flipped" : dense ? "dense" : "transposed", $"ops: {string.Join(", ", ops)}");
+        Assert.AreEqual(flipped || dense ? 0 : 1, ops.Count(o => o == "ConvTranspose"));
         Verify(forward, dims, Uniform);
     }
 
@@ -136,6 +138,19 @@ public sealed class RuleTests
     public void WideStridedConvTakesConvTranspose() =>
         VerifyConvPath("transposed", [1, 16, 7, 6], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(27, 4 * 16 * 3 * 3), 4, 16, 3, 3)],
             ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 1, 1, 1])));
+
+    [TestMethod]
+    public void StridedConvOnASmallMapRunsAsOneMatMul()
+    {
+        VerifyConvPath("dense", [2, 16, 4, 4], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(38, 8 * 16 * 3 * 3), 8, 16, 3, 3)],
+            ["y"], Attr("strides", [2L, 2]), Attr("pads", [1L, 1, 1, 1])));
+        // Dilated, with asymmetric pads and strides (a quarter of the unrolled matrix is taps: the threshold).
+        VerifyConvPath("dense", [2, 6, 3, 3], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(39, 4 * 6 * 2 * 2), 4, 6, 2, 2)],
+            ["y"], Attr("strides", [2L, 1]), Attr("pads", [1L, 0, 0, 1]), Attr("dilations", [1L, 2])));
+        // Two groups: half of each row of the matrix belongs to the other group, so it is sparser — still over a quarter here.
+        VerifyConvPath("dense", [1, 4, 2, 2], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(40, 4 * 2 * 2 * 2), 4, 2, 2, 2)],
+            ["y"], Attr("strides", [2L, 2]), Attr("group", 2L)));
+    }
 
     [TestMethod]
     public void WideStridedDepthwiseConvRunsOverTheSpreadOutGradient()

@@ -91,6 +91,11 @@ internal sealed class ConvRule : IBackwardRule
             result[0] = spread;
             return result;
         }
+        if (AsDenseMatMul(node, dOut[0]!, window, w, group, x, y, c) is { } dense)
+        {
+            result[0] = dense;
+            return result;
+        }
         var (transposedPads, outputPadding) = window.Transposed(x, y);
         var dx = c.Op("ConvTranspose", [dOut[0]!, node.Input[1]],
             Attr("strides", window.Strides), Attr("dilations", window.Dilations), Attr("pads", transposedPads),
@@ -154,6 +159,71 @@ internal sealed class ConvRule : IBackwardRule
         }
         return c.Op("Conv", [merged, FlippedKernel(node, w, group, c)], Attr("pads", [begin[0], begin[1], Math.Max(0, end[0]), Math.Max(0, end[1])]),
             Attr("group", group), Attr("kernel_shape", window.Kernel));
+    }
+
+    /// <summary>Largest unrolled matrix <see cref="AsDenseMatMul"/> builds, in floats (16 MB).</summary>
+    internal const long MaximumDenseEntries = 1 << 22;
+
+    /// <summary>
+    /// The input gradient of a strided convolution over a small map as one MatMul with the convolution unrolled into
+    /// a constant matrix, A[(m, o), (c, i)] = W[m, c, k] where input position i = o·s + k·d − pad, or null when this
+    /// does not apply: dX = dY · A over the whole batch at once. ONNX Runtime's ConvTranspose runs one GEMM per image
+    /// whose width is the number of output positions (4 on a 2×2 map), far below what its GEMM kernels are built
+    /// for. Taken only while A stays small (<see cref="MaximumDenseEntries"/>) and at least a quarter of it is taps,
+    /// so the zeros it multiplies cost less than the per-image GEMMs (bench/NOTES.md).
+    /// </summary>
+    private static string? AsDenseMatMul(NodeProto node, string dy, Window window, TensorInfo w, long group, TensorInfo x, TensorInfo y, GradientContext c)
+    {
+        if (window.Strides.Length != 2 || window.Strides.All(s => s == 1) || w.FloatValue is null || w.Rank != 4
+            || x.Dims.Skip(1).Any(d => d <= 0) || y.Dims.Skip(1).Any(d => d <= 0))
+        {
+            return null;
+        }
+        long m = w.Dims[0], cPerGroup = w.Dims[1], kh = w.Dims[2], kw = w.Dims[3];
+        long mPerGroup = m / group, channels = cPerGroup * group;
+        long hi = x.Dims[2], wi = x.Dims[3], ho = y.Dims[2], wo = y.Dims[3];
+        long rows = m * ho * wo, columns = channels * hi * wi;
+        if (rows * columns > MaximumDenseEntries)
+        {
+            return null;
+        }
+        var matrix = new float[rows * columns];
+        long taps = 0;
+        var source = w.FloatValue;
+        for (long mo = 0; mo < m; mo++)
+        {
+            long g = mo / mPerGroup;
+            for (long oh = 0; oh < ho; oh++)
+            {
+                for (long ow = 0; ow < wo; ow++)
+                {
+                    long row = (mo * ho + oh) * wo + ow;
+                    for (long ci = 0; ci < cPerGroup; ci++)
+                    {
+                        for (long u = 0; u < kh; u++)
+                        {
+                            long ih = oh * window.Strides[0] + u * window.Dilations[0] - window.PadsBegin[0];
+                            for (long v = 0; v < kw && ih >= 0 && ih < hi; v++)
+                            {
+                                long iw = ow * window.Strides[1] + v * window.Dilations[1] - window.PadsBegin[1];
+                                if (iw >= 0 && iw < wi)
+                                {
+                                    matrix[row * columns + ((g * cPerGroup + ci) * hi + ih) * wi + iw] = source[((mo * cPerGroup + ci) * kh + u) * kw + v];
+                                    taps++;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if (4 * taps < rows * columns)
+        {
+            return null;
+        }
+        var flat = c.Op("Reshape", [dy, c.Ints1D(0, rows)]);
+        var product = c.Op("MatMul", [flat, c.Builder.Initializer($"{node.Name}.unrolled", matrix, rows, columns)]);
+        return c.Op("Reshape", [product, c.Ints1D(0, channels, hi, wi)]);
     }
 
     /// <summary>
