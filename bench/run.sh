@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RobustEval's benchmarks, side by side with PyTorch on this machine: forward, FGSM, PGD-40, APGD-100 and a whole AutoAttack run (evaluator), training
-# epochs (trainer) and the peak memory of `evaluator attack`. Installs Debian's python3-torch when missing.
+# epochs (trainer) and the peak memory of `evaluator attack` (on MNIST; and on resnet18 / mobilenet_v2 when --only names them). Installs Debian's python3-torch when missing.
 #   bench/run.sh [--threads 2] [--rounds 3] [--seconds 3] [--only fgsm,pgd] [--out results.json] [--profile fgm|pgd|apgd[:NET]]
 # --profile prints ONNX Runtime's kernel time by op type and the costliest nodes: on the MNIST net, or on a torchvision
 # net at 32×32 (NET: resnet18, mobilenet_v2, … as tests/Evaluator.Tests/Reference/torchvision_models.py names them).

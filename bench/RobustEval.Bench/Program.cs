@@ -19,6 +19,8 @@ using RobustEval.Trainer.Training;
 var options = BenchOptions.Parse(args);
 var root = Directory.GetCurrentDirectory();
 var work = Directory.CreateTempSubdirectory("robusteval-bench-").FullName;
+// The torchvision nets a run selected, for their peak-memory rows.
+var torchvisionMemory = new List<(string Label, string Model, string Data, float Eps)>();
 try
 {
     var mnistModel = Path.Combine(root, "Models", "mnist-baseline.onnx");
@@ -137,6 +139,7 @@ try
         var dataFile = Path.Combine(directory, "data.npz");
         var classifier = ClassifierLoader.Load(model, null, sessions);
         var images = catalog.Load(dataFile).Data;
+        torchvisionMemory.Add((label, model, dataFile, eps));
         var radius = eps.ToString(CultureInfo.InvariantCulture);
         foreach (var batch in batches)
         {
@@ -182,6 +185,14 @@ try
             long peak = PeakMemory.OfEvaluator(root, ["attack", mnistModel, "--norm", "linf", "--data", two, "--device", "cpu"]);
             Console.WriteLine($"{"evaluator attack, 2,000 MNIST images",-44}{"peak RSS " + (peak / (1024.0 * 1024)).ToString("F0", CultureInfo.InvariantCulture) + " MB",24}");
             rows.Add(new { benchmark = "peak memory of evaluator attack (2,000 images)", bytes = peak });
+        }
+        // Peak resident memory of the command on each torchvision net the run selected: PGD-10 over its 256 images at batch 256.
+        foreach (var (label, model, data, eps) in torchvisionMemory)
+        {
+            long peak = PeakMemory.OfEvaluator(root, ["attack", model, "--data", data, "--norm", "linf", "--eps", eps.ToString(CultureInfo.InvariantCulture),
+                "--attack", "pgd", "--steps", "10", "--batch", "256", "--device", "cpu", "--out", Path.Combine(work, label + "-memory")]);
+            Console.WriteLine($"{"evaluator attack, PGD-10, " + label + " (batch 256)",-44}{"peak RSS " + (peak / (1024.0 * 1024)).ToString("F0", CultureInfo.InvariantCulture) + " MB",24}");
+            rows.Add(new { benchmark = $"peak memory of evaluator attack, PGD-10, {label} (batch 256)", bytes = peak });
         }
         if (options.Output is not null)
         {
