@@ -20,7 +20,7 @@ var options = BenchOptions.Parse(args);
 var root = Directory.GetCurrentDirectory();
 var work = Directory.CreateTempSubdirectory("robusteval-bench-").FullName;
 // The torchvision nets a run selected, for their peak-memory rows.
-var torchvisionMemory = new List<(string Label, string Model, string Data, float Eps)>();
+var torchvisionMemory = new List<(string Label, string Model, string Data, float Eps, int Batch)>();
 try
 {
     var mnistModel = Path.Combine(root, "Models", "mnist-baseline.onnx");
@@ -74,9 +74,7 @@ try
         }
         else
         {
-            var directory = Path.Combine(work, net);
-            Directory.CreateDirectory(directory);
-            Reference.Script([Path.Combine(root, "tests", "Evaluator.Tests", "Reference", "torchvision_models.py"), net, "17", directory, "--images", "64"]);
+            var directory = ExportTorchvision(root, work, net, 64);
             var config = Attack(profiled, NormKind.Linf, 8 / 255f, profiled == "fgm" ? null : 10, profiled == "apgd" ? false : null);
             Profile.Attack(Path.Combine(directory, "model.onnx"), catalog.Load(Path.Combine(directory, "data.npz")).Data, config, 64, options.Threads,
                 profiled == "fgm" ? 5 : 1);
@@ -131,15 +129,12 @@ try
         {
             continue;
         }
-        var directory = Path.Combine(work, net);
-        Directory.CreateDirectory(directory);
-        Reference.Script([Path.Combine(root, "tests", "Evaluator.Tests", "Reference", "torchvision_models.py"), net, "17", directory, "--images",
-            batches.Max().ToString(CultureInfo.InvariantCulture)]);
+        var directory = ExportTorchvision(root, work, net, batches.Max());
         var model = Path.Combine(directory, "model.onnx");
         var dataFile = Path.Combine(directory, "data.npz");
         var classifier = ClassifierLoader.Load(model, null, sessions);
         var images = catalog.Load(dataFile).Data;
-        torchvisionMemory.Add((label, model, dataFile, eps));
+        torchvisionMemory.Add((label, model, dataFile, eps, batches.Max()));
         var radius = eps.ToString(CultureInfo.InvariantCulture);
         foreach (var batch in batches)
         {
@@ -183,22 +178,26 @@ try
             var two = Path.Combine(work, "mnist-2000.npz");
             DatasetNpz.Save(two, test.Take(2000));
             long peak = PeakMemory.OfEvaluator(root, ["attack", mnistModel, "--norm", "linf", "--data", two, "--device", "cpu"]);
-            Console.WriteLine($"{"evaluator attack, 2,000 MNIST images",-44}{"peak RSS " + (peak / (1024.0 * 1024)).ToString("F0", CultureInfo.InvariantCulture) + " MB",24}");
-            rows.Add(new { benchmark = "peak memory of evaluator attack (2,000 images)", bytes = peak });
+            MemoryRow("evaluator attack, 2,000 MNIST images", "peak memory of evaluator attack (2,000 images)", peak);
         }
-        // Peak resident memory of the command on each torchvision net the run selected: PGD-10 over its 256 images at batch 256.
-        foreach (var (label, model, data, eps) in torchvisionMemory)
+        // Peak resident memory of the command on each torchvision net the run selected: PGD-10 over all its images at its largest batch.
+        foreach (var (label, model, data, eps, batch) in torchvisionMemory)
         {
             long peak = PeakMemory.OfEvaluator(root, ["attack", model, "--data", data, "--norm", "linf", "--eps", eps.ToString(CultureInfo.InvariantCulture),
-                "--attack", "pgd", "--steps", "10", "--batch", "256", "--device", "cpu", "--out", Path.Combine(work, label + "-memory")]);
-            Console.WriteLine($"{"evaluator attack, PGD-10, " + label + " (batch 256)",-44}{"peak RSS " + (peak / (1024.0 * 1024)).ToString("F0", CultureInfo.InvariantCulture) + " MB",24}");
-            rows.Add(new { benchmark = $"peak memory of evaluator attack, PGD-10, {label} (batch 256)", bytes = peak });
+                "--attack", "pgd", "--steps", "10", "--batch", batch.ToString(CultureInfo.InvariantCulture), "--device", "cpu", "--out", Path.Combine(work, label + "-memory")]);
+            MemoryRow($"evaluator attack, PGD-10, {label} (batch {batch})", $"peak memory of evaluator attack, PGD-10, {label} (batch {batch})", peak);
         }
         if (options.Output is not null)
         {
             File.WriteAllText(options.Output, JsonSerializer.Serialize(rows, new JsonSerializerOptions { WriteIndented = true }));
         }
         return 0;
+
+        void MemoryRow(string label, string benchmark, long peak)
+        {
+            Console.WriteLine($"{label,-44}{"peak RSS " + (peak / (1024.0 * 1024)).ToString("F0", CultureInfo.InvariantCulture) + " MB",24}");
+            rows.Add(new { benchmark, bytes = peak });
+        }
     }
 }
 finally
@@ -229,6 +228,17 @@ static double Median(List<double> values)
 {
     var sorted = values.Order().ToList();
     return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+}
+
+// A net of tests/Evaluator.Tests/Reference/torchvision_models.py exported at opset 17 with `images` images to attack;
+// returns the folder holding model.onnx and data.npz.
+static string ExportTorchvision(string root, string work, string net, int images)
+{
+    var directory = Path.Combine(work, net);
+    Directory.CreateDirectory(directory);
+    Reference.Script([Path.Combine(root, "tests", "Evaluator.Tests", "Reference", "torchvision_models.py"), net, "17", directory, "--images",
+        images.ToString(CultureInfo.InvariantCulture)]);
+    return directory;
 }
 
 static Dataset RandomImages(int count, int channels, int height, int width)
