@@ -60,7 +60,27 @@ internal static class Reference
     /// <summary>Runs a Python script (with its arguments) to its end, failing on a non-zero exit.</summary>
     public static void Script(string[] arguments) => Execute(arguments);
 
-    public static string TorchVersion() => Execute(["-c", "import torch; print(torch.__version__)"]).Trim();
+    /// <summary>PyTorch's version and the OpenBLAS kernels reference.py has it use ("1.13.0a0, OpenBLAS core SkylakeX").</summary>
+    public static string TorchVersion()
+    {
+        var line = Execute(["-c", "import os, sys; sys.path.insert(0, 'bench'); import reference, torch; print(torch.__version__, os.environ.get('OPENBLAS_CORETYPE', ''))"])
+            .Trim().Split(' ');
+        return line.Length > 1 && line[1].Length > 0 ? $"{line[0]} (OpenBLAS core {line[1]})" : line[0];
+    }
+
+    /// <summary>The CPU as /proc/cpuinfo names it, with its widest vector extension: "AMD EPYC, AVX-512".</summary>
+    public static string Cpu()
+    {
+        if (!File.Exists("/proc/cpuinfo"))
+        {
+            return "unknown CPU";
+        }
+        var lines = File.ReadLines("/proc/cpuinfo").ToList();
+        string Field(string name) => lines.FirstOrDefault(l => l.StartsWith(name, StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "";
+        var flags = Field("flags").Split(' ');
+        var vector = flags.Contains("avx512f") ? "AVX-512" : flags.Contains("avx2") ? "AVX2" : "no AVX2";
+        return $"{(Field("model name") is { Length: > 0 } model ? model : "unknown CPU")}, {vector}";
+    }
 
     public static string CudaDevice() => Execute(["-c", "import torch; print(torch.cuda.get_device_name(0))"]).Trim();
 
