@@ -14,6 +14,7 @@ internal sealed class GradientContext
     private readonly Dictionary<string, TensorProto> _initializers;
     private readonly Dictionary<string, string> _shapes = new(StringComparer.Ordinal);
     private readonly Dictionary<float, string> _scalars = [];
+    private readonly Dictionary<string, string> _vectors = new(StringComparer.Ordinal);
     private readonly List<NodeProto> _backward = [];
 
     public GradientContext(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors, long opset)
@@ -108,7 +109,23 @@ internal sealed class GradientContext
         return name;
     }
 
-    public string Ints1D(params long[] values) => Builder.Ints("ints", values);
+    /// <summary>A 1-D int64 constant, one initializer per distinct value list.</summary>
+    public string Ints1D(params long[] values) =>
+        Vector("i:" + string.Join(',', values), () => Builder.Ints("ints", values));
+
+    /// <summary>A 1-D float constant (Resize scales and the like), one initializer per distinct value list.</summary>
+    public string Floats1D(string name, params float[] values) =>
+        Vector("f:" + string.Join(',', values.Select(v => BitConverter.SingleToInt32Bits(v))), () => Builder.Initializer(name, values, values.Length));
+
+    private string Vector(string key, Func<string> create)
+    {
+        if (!_vectors.TryGetValue(key, out var name))
+        {
+            name = create();
+            _vectors[key] = name;
+        }
+        return name;
+    }
 
     public string Add(string a, string b) => Op("Add", [a, b]);
 

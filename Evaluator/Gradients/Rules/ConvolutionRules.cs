@@ -150,7 +150,7 @@ internal sealed class ConvRule : IBackwardRule
                 corners[i * ws + j] = 1;
             }
         }
-        var repeated = c.Op("Resize", [dy, "", c.Builder.Initializer("spread_scales", [1f, 1f, s, s], 4)], Attr("mode", "nearest"),
+        var repeated = c.Op("Resize", [dy, "", c.Floats1D("spread_scales", 1f, 1f, s, s)], Attr("mode", "nearest"),
             Attr("nearest_mode", "floor"), Attr("coordinate_transformation_mode", "asymmetric"));
         var merged = c.Mul(repeated, c.Builder.Initializer($"{node.Name}.spread_mask", corners, 1, 1, hs, ws));
         if (end.Any(e => e < 0))
