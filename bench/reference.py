@@ -59,9 +59,9 @@ def _keep_freed_memory():
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
-    m_trim_threshold, m_mmap_threshold = -1, -3
+    m_trim_threshold, m_mmap_max = -1, -4
     libc.mallopt(m_trim_threshold, 2**31 - 1)
-    libc.mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest: blocks up to 32 MiB come from the heap
+    libc.mallopt(m_mmap_max, 0)  # every block from the heap: the mmap threshold cannot go above 32 MiB
 
 
 _avx512_kernels_for_openblas()
