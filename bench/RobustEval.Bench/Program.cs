@@ -155,9 +155,10 @@ try
 
         Console.WriteLine($"RobustEval vs PyTorch {Reference.TorchVersion()} on this machine ({where}{Reference.Cpu()}, {Environment.ProcessorCount} cores), {options.Threads} threads each, " +
             $"{options.Rounds} alternating rounds of about {options.Seconds:F0} s; medians in images/s");
-        // Debian's PyTorch has slow rounds on 2-core VMs (a process at times runs at about its one-thread speed: on the EPYC
-        // VM resnet18's PGD-10 reference gave 46–102 images/s across five rounds, while RobustEval's moved by a tenth), so
-        // the median ratio can flatter RobustEval; "vs fastest" divides our median by PyTorch's fastest round.
+        // A slow reference round flatters RobustEval's median ratio ("vs fastest" divides our median by PyTorch's fastest
+        // round): on the EPYC VM resnet18's PGD-10 reference gave 46–102 images/s across five rounds while it page-faulted
+        // its temporaries (bench/NOTES.md, "A second machine"); reference.py now keeps freed memory, and the column stays
+        // as a guard.
         Console.WriteLine($"{"benchmark",-44}{"RobustEval",12}{"PyTorch",12}{"ratio",8}{"vs fastest",12}");
         var rows = new List<object>();
         foreach (var benchmark in selected)
