@@ -180,9 +180,7 @@ internal static class ForwardRewrites
         for (int n = 0; n < graph.Node.Count; n++)
         {
             var conv = graph.Node[n];
-            if (conv.OpType != "Conv" || conv.Domain is not ("" or "ai.onnx") || conv.Input.Count < 2
-                || !initializers.TryGetValue(conv.Input[1], out var weight) || weight.Dims.Count != 4 || weight.DataType != (int)TensorProto.Types.DataType.Float
-                || !tensors.TryGetValue(conv.Input[0], out var x) || !tensors.TryGetValue(conv.Output[0], out var y) || x.Rank != 4 || y.Rank != 4
+            if (ConstantConv2D(conv, initializers, tensors) is not var (weight, x, y)
                 || Enumerable.Range(2, 2).Any(i => x.IsBatchAxis(i) || y.IsBatchAxis(i) || x.Dims[i] <= 0 || y.Dims[i] <= 0))
             {
                 continue;
@@ -246,6 +244,19 @@ internal static class ForwardRewrites
     }
 
     /// <summary>
+    /// A 2-D convolution the forward rewrites may rebuild: a standard-domain Conv whose weight is a constant 4-D float
+    /// initializer and whose input and output have known rank-4 shapes; null otherwise. Each rewrite adds its own
+    /// conditions (static spatial sizes, channel counts, group, bias).
+    /// </summary>
+    private static (TensorProto Weight, TensorInfo X, TensorInfo Y)? ConstantConv2D(NodeProto conv, Dictionary<string, TensorProto> initializers,
+        IReadOnlyDictionary<string, TensorInfo> tensors) =>
+        conv is { OpType: "Conv", Domain: "" or "ai.onnx" } && conv.Input.Count >= 2
+            && initializers.TryGetValue(conv.Input[1], out var weight) && weight.Dims.Count == 4 && weight.DataType == (int)TensorProto.Types.DataType.Float
+            && tensors.TryGetValue(conv.Input[0], out var x) && tensors.TryGetValue(conv.Output[0], out var y) && x.Rank == 4 && y.Rank == 4
+            ? (weight, x, y)
+            : null;
+
+    /// <summary>
     /// Whether a tensor (as the graph stands now) is read by exactly one node and is not a graph output, so the
     /// node producing it may be rewritten together with that reader.
     /// </summary>
@@ -271,12 +282,10 @@ internal static class ForwardRewrites
     private static FusionGeometry? Fusion(NodeProto conv, NodeProto pool, IReadOnlyDictionary<string, TensorInfo> tensors,
         Dictionary<string, TensorProto> initializers)
     {
-        if (conv.Input.Count < 2 || !initializers.TryGetValue(conv.Input[1], out var weight) || weight.Dims.Count != 4
-            || weight.DataType != (int)TensorProto.Types.DataType.Float || weight.Dims[1] >= ConvRule.MinimumChannels
-            || GradientContext.Int(conv, "group", 1) != 1
+        if (ConstantConv2D(conv, initializers, tensors) is not var (weight, x, z)
+            || weight.Dims[1] >= ConvRule.MinimumChannels || GradientContext.Int(conv, "group", 1) != 1
             || (conv.Input.Count > 2 && conv.Input[2].Length > 0 && !(initializers.TryGetValue(conv.Input[2], out var bias) && bias.DataType == (int)TensorProto.Types.DataType.Float))
-            || !tensors.TryGetValue(conv.Input[0], out var x) || !tensors.TryGetValue(conv.Output[0], out var z) || !tensors.TryGetValue(pool.Output[0], out var y)
-            || x.Rank != 4 || z.Rank != 4 || y.Rank != 4 || z.IsBatchAxis(1) || z.IsBatchAxis(2) || z.IsBatchAxis(3))
+            || !tensors.TryGetValue(pool.Output[0], out var y) || y.Rank != 4 || z.IsBatchAxis(1) || z.IsBatchAxis(2) || z.IsBatchAxis(3))
         {
             return null;
         }
