@@ -14,7 +14,7 @@ internal sealed class GradientContext
     private readonly Dictionary<string, TensorProto> _initializers;
     private readonly Dictionary<string, string> _shapes = new(StringComparer.Ordinal);
     private readonly Dictionary<float, string> _scalars = [];
-    private readonly Dictionary<string, string> _vectors = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
     private readonly List<NodeProto> _backward = [];
 
     public GradientContext(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors, long opset)
@@ -111,18 +111,22 @@ internal sealed class GradientContext
 
     /// <summary>A 1-D int64 constant, one initializer per distinct value list.</summary>
     public string Ints1D(params long[] values) =>
-        Vector("i:" + string.Join(',', values), () => Builder.Ints("ints", values));
+        Constant("i:" + string.Join(',', values), () => Builder.Ints("ints", values));
 
-    /// <summary>A 1-D float constant (Resize scales and the like), one initializer per distinct value list.</summary>
-    public string Floats1D(string name, params float[] values) =>
-        Vector("f:" + string.Join(',', values.Select(v => BitConverter.SingleToInt32Bits(v))), () => Builder.Initializer(name, values, values.Length));
+    /// <summary>
+    /// A float constant that depends only on its shape and values (Resize scales, masks): one initializer per distinct
+    /// pair, however many nodes ask for it.
+    /// </summary>
+    public string SharedFloats(string name, float[] values, params long[] dims) =>
+        Constant($"f:{string.Join(',', dims)}:{string.Join(',', values.Select(v => BitConverter.SingleToInt32Bits(v)))}",
+            () => Builder.Initializer(name, values, dims));
 
-    private string Vector(string key, Func<string> create)
+    private string Constant(string key, Func<string> create)
     {
-        if (!_vectors.TryGetValue(key, out var name))
+        if (!_constants.TryGetValue(key, out var name))
         {
             name = create();
-            _vectors[key] = name;
+            _constants[key] = name;
         }
         return name;
     }

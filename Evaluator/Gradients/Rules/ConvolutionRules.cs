@@ -150,9 +150,9 @@ internal sealed class ConvRule : IBackwardRule
                 corners[i * ws + j] = 1;
             }
         }
-        var repeated = c.Op("Resize", [dy, "", c.Floats1D("spread_scales", 1f, 1f, s, s)], Attr("mode", "nearest"),
+        var repeated = c.Op("Resize", [dy, "", c.SharedFloats("spread_scales", [1f, 1f, s, s], 4)], Attr("mode", "nearest"),
             Attr("nearest_mode", "floor"), Attr("coordinate_transformation_mode", "asymmetric"));
-        var merged = c.Mul(repeated, c.Builder.Initializer($"{node.Name}.spread_mask", corners, 1, 1, hs, ws));
+        var merged = c.Mul(repeated, c.SharedFloats("spread_mask", corners, 1, 1, hs, ws));
         if (end.Any(e => e < 0))
         {
             merged = c.Op("Slice", [merged, c.Ints1D(0, 0), c.Ints1D(y.Dims[2] * s + Math.Min(0, end[0]), y.Dims[3] * s + Math.Min(0, end[1])), c.Ints1D(2, 3)]);
