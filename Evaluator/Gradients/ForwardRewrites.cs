@@ -76,7 +76,7 @@ internal static class ForwardRewrites
     public static IReadOnlyDictionary<string, TensorInfo> FuseThinConvAndTilingMaxPool(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors)
     {
         var singleUse = SingleUse(graph);
-        var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
+        var initializers = Constants(graph);
         var extended = new Dictionary<string, TensorInfo>(tensors, StringComparer.Ordinal);
         var builder = new GraphBuilder(graph, "rewrite/");
         for (int p = 0; p < graph.Node.Count; p++)
@@ -141,20 +141,12 @@ internal static class ForwardRewrites
                 Attr("kernel_shape", [fusedH, fusedW]), Attr("strides", [kh, kw]), Attr("dilations", [1L, 1]),
                 Attr("pads", [fusion.PadsBegin[0], fusion.PadsBegin[1], fusion.PadsEnd[0], fusion.PadsEnd[1]]),
             ]);
-            NodeProto Node(string op, string[] nodeInputs, string output, params AttributeProto[] attributes)
-            {
-                var node = new NodeProto { OpType = op, Name = builder.Fresh("node/" + op) };
-                node.Input.AddRange(nodeInputs);
-                node.Output.Add(output);
-                node.Attribute.AddRange(attributes);
-                return node;
-            }
             graph.Node[q] = fused;
             graph.Node.RemoveAt(p);
-            graph.Node.Insert(p, Node("Reshape", [windows, builder.Ints("shape", 0, slots, cout, height, width)], bySlot));
-            graph.Node.Insert(p + 1, Node("ArgMax", [bySlot], first, Attr("axis", 1L), Attr("keepdims", 1L), Attr("select_last_index", 0L)));
-            graph.Node.Insert(p + 2, Node("GatherElements", [bySlot, first], maxima, Attr("axis", 1L)));
-            graph.Node.Insert(p + 3, Node("Reshape", [maxima, builder.Ints("shape", 0, cout, height, width)], pool.Output[0]));
+            graph.Node.Insert(p, Node(builder, "Reshape", [windows, builder.Ints("shape", 0, slots, cout, height, width)], bySlot));
+            graph.Node.Insert(p + 1, Node(builder, "ArgMax", [bySlot], first, Attr("axis", 1L), Attr("keepdims", 1L), Attr("select_last_index", 0L)));
+            graph.Node.Insert(p + 2, Node(builder, "GatherElements", [bySlot, first], maxima, Attr("axis", 1L)));
+            graph.Node.Insert(p + 3, Node(builder, "Reshape", [maxima, builder.Ints("shape", 0, cout, height, width)], pool.Output[0]));
             p += 3;
             bool[] batchAxes(int rank) => Enumerable.Range(0, rank).Select(i => i == 0 && y.IsBatchAxis(0)).ToArray();
             extended[windows] = new TensorInfo([batch, slots * cout, height, width], batchAxes(4), TensorElementType.Float, null, null);
@@ -175,7 +167,7 @@ internal static class ForwardRewrites
     /// </summary>
     public static void CropDeadTaps(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors)
     {
-        var initializers = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
+        var initializers = Constants(graph);
         var builder = new GraphBuilder(graph, "rewrite/");
         for (int n = 0; n < graph.Node.Count; n++)
         {
@@ -244,6 +236,72 @@ internal static class ForwardRewrites
     }
 
     /// <summary>
+    /// A convolution over a small map becomes one Gemm with the convolution unrolled into a constant matrix
+    /// (<see cref="ConvRule.Unrolled"/>): Flatten → Gemm(x, A, bias, transB = 1) → Reshape, the whole batch in one
+    /// matrix product, and the input gradient dY · A is a Gemm over the same matrix. ONNX Runtime runs a Conv one
+    /// image at a time, and on a 2×2 or 1×1 map (torchvision resnet18's layer3 and layer4 at 32×32 input) its
+    /// kernels spend far more than the multiply-adds; the Gemm multiplies only A's zeros besides, so it is taken
+    /// only while A stays small (<see cref="ConvRule.MaximumDenseEntries"/>) and at least
+    /// <see cref="GemmDensity"/> of it is taps (bench/NOTES.md). Every output is the same sum of the same products,
+    /// in another order. Returns the shape table extended with the tensors the rewrite creates.
+    /// </summary>
+    public static IReadOnlyDictionary<string, TensorInfo> SmallConvsAsGemm(GraphProto graph, IReadOnlyDictionary<string, TensorInfo> tensors)
+    {
+        var initializers = Constants(graph);
+        var extended = new Dictionary<string, TensorInfo>(tensors, StringComparer.Ordinal);
+        var builder = new GraphBuilder(graph, "rewrite/");
+        for (int n = 0; n < graph.Node.Count; n++)
+        {
+            var conv = graph.Node[n];
+            TensorProto? bias = null;
+            if (ConstantConv2D(conv, initializers, tensors) is not var (weight, x, y)
+                || Enumerable.Range(1, 3).Any(i => x.IsBatchAxis(i) || y.IsBatchAxis(i) || x.Dims[i] <= 0 || y.Dims[i] <= 0)
+                || (conv.Input.Count > 2 && conv.Input[2].Length > 0
+                    && !(initializers.TryGetValue(conv.Input[2], out bias) && bias.DataType == (int)TensorProto.Types.DataType.Float && bias.Dims.Count == 1)))
+            {
+                continue;
+            }
+            var window = Window.Of(conv, [weight.Dims[2], weight.Dims[3]], x, y);
+            long group = GradientContext.Int(conv, "group", 1);
+            long rows = y.Dims[1] * y.Dims[2] * y.Dims[3], columns = x.Dims[1] * x.Dims[2] * x.Dims[3];
+            if (rows * columns > ConvRule.MaximumDenseEntries || ConvRule.Taps([.. weight.Dims], window, x, y) < GemmDensity * rows * columns)
+            {
+                continue;
+            }
+            var matrix = ConvRule.Unrolled(OnnxTensors.ToFloats(weight), [.. weight.Dims], window, group, x, y);
+            var flat = builder.Fresh(conv.Output[0] + ".flat");
+            var product = builder.Fresh(conv.Output[0] + ".gemm");
+            var inputs = new List<string> { flat, builder.Initializer(conv.Input[1] + ".unrolled", matrix, rows, columns) };
+            if (bias is not null)
+            {
+                var b = OnnxTensors.ToFloats(bias);
+                long positions = y.Dims[2] * y.Dims[3];
+                inputs.Add(builder.Initializer(conv.Input[2] + ".unrolled", Enumerable.Range(0, (int)rows).Select(i => b[i / positions]).ToArray(), rows));
+            }
+            graph.Node[n] = Node(builder, "Flatten", [conv.Input[0]], flat, Attr("axis", 1L));
+            graph.Node.Insert(n + 1, Node(builder, "Gemm", [.. inputs], product, Attr("transB", 1L)));
+            graph.Node.Insert(n + 2, Node(builder, "Reshape", [product, builder.Ints("shape", 0, y.Dims[1], y.Dims[2], y.Dims[3])], conv.Output[0]));
+            n += 2;
+            extended[flat] = new TensorInfo([x.Dims[0], columns], [x.IsBatchAxis(0), false], TensorElementType.Float, null, null);
+            extended[product] = new TensorInfo([y.Dims[0], rows], [y.IsBatchAxis(0), false], TensorElementType.Float, null, null);
+        }
+        return extended;
+    }
+
+    /// <summary>The least fraction of taps in the unrolled matrix for <see cref="SmallConvsAsGemm"/>.</summary>
+    internal const double GemmDensity = 0.5;
+
+    /// <summary>A node with one output, named by <paramref name="builder"/>, for a rewrite to place.</summary>
+    private static NodeProto Node(GraphBuilder builder, string op, string[] inputs, string output, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = builder.Fresh("node/" + op) };
+        node.Input.AddRange(inputs);
+        node.Output.Add(output);
+        node.Attribute.AddRange(attributes);
+        return node;
+    }
+
+    /// <summary>
     /// A 2-D convolution the forward rewrites may rebuild: a standard-domain Conv whose weight is a constant 4-D float
     /// initializer and whose input and output have known rank-4 shapes; null otherwise. Each rewrite adds its own
     /// conditions (static spatial sizes, channel counts, group, bias).
@@ -255,6 +313,24 @@ internal static class ForwardRewrites
             && tensors.TryGetValue(conv.Input[0], out var x) && tensors.TryGetValue(conv.Output[0], out var y) && x.Rank == 4 && y.Rank == 4
             ? (weight, x, y)
             : null;
+
+    /// <summary>
+    /// The graph's float and integer constants by name: its initializers, and the outputs of Identity nodes that
+    /// copy one (PyTorch's exporter writes a single initializer for equal parameters, such as the zero biases of
+    /// freshly folded batch norms, and an Identity for each further use).
+    /// </summary>
+    private static Dictionary<string, TensorProto> Constants(GraphProto graph)
+    {
+        var constants = graph.Initializer.ToDictionary(i => i.Name, StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            if (node is { OpType: "Identity", Domain: "" or "ai.onnx" } && constants.TryGetValue(node.Input[0], out var source))
+            {
+                constants[node.Output[0]] = source;
+            }
+        }
+        return constants;
+    }
 
     /// <summary>
     /// Whether a tensor (as the graph stands now) is read by exactly one node and is not a graph output, so the

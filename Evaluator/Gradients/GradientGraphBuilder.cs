@@ -45,6 +45,7 @@ internal static class GradientGraphBuilder
         long opset = OnnxFiles.DefaultOpset(model);
         tensors = WithPixels(tensors, graph, pixels);
         ForwardRewrites.CropDeadTaps(graph, tensors);
+        tensors = ForwardRewrites.SmallConvsAsGemm(graph, tensors);
         tensors = ForwardRewrites.SwapReluAndMaxPool(graph, tensors);
         tensors = ForwardRewrites.FuseThinConvAndTilingMaxPool(graph, tensors);
         var context = new GradientContext(graph, tensors, opset);
@@ -166,7 +167,7 @@ internal static class GradientGraphBuilder
         return path;
     }
 
-    private static IReadOnlyDictionary<string, TensorInfo> WithPixels(IReadOnlyDictionary<string, TensorInfo> tensors, GraphProto graph, string pixels)
+    internal static IReadOnlyDictionary<string, TensorInfo> WithPixels(IReadOnlyDictionary<string, TensorInfo> tensors, GraphProto graph, string pixels)
     {
         if (tensors.ContainsKey(pixels))
         {

@@ -19,6 +19,7 @@ internal sealed class GraphBuilder
         foreach (var name in graph.Input.Select(i => i.Name)
             .Concat(graph.Initializer.Select(i => i.Name))
             .Concat(graph.Node.SelectMany(n => n.Output))
+            .Concat(graph.Node.Select(n => n.Name))
             .Concat(graph.Output.Select(o => o.Name)))
         {
             _names.Add(name);
@@ -30,7 +31,7 @@ internal sealed class GraphBuilder
     /// <summary>Prefix of every name this builder creates (e.g. "grad/"), so added names never clash with the model's.</summary>
     public string Prefix { get; }
 
-    /// <summary>A name not used anywhere in the graph yet.</summary>
+    /// <summary>A name not used anywhere in the graph yet (as a tensor or a node).</summary>
     public string Fresh(string hint)
     {
         var candidate = Prefix + hint;

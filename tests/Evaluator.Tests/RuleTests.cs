@@ -1,3 +1,5 @@
+using RobustEval.Evaluator.Gradients;
+using RobustEval.Evaluator.Runtime;
 using RobustEval.Onnx;
 using static RobustEval.Evaluator.Tests.GradientChecker;
 using static RobustEval.Onnx.GraphBuilder;
@@ -182,13 +184,54 @@ public sealed class RuleTests
     private static void VerifyCroppedKernel(long[] expected, long[] dims, Action<GraphBuilder> build)
     {
         var forward = Model(dims, build);
-        var (gradient, _) = GradientModel(forward, dims);
-        var shapes = gradient.Graph.Node.Where(n => n.OpType == "Conv" && n.Output[0] == "y")
-            .Select(n => gradient.Graph.Initializer.Single(i => i.Name == n.Input[1]).Dims.Skip(2).ToArray()).ToList();
+        // The rewrite alone: on maps this small the Gemm rewrite that follows it may replace the Conv altogether.
+        var cropped = forward.Clone();
+        ForwardRewrites.CropDeadTaps(cropped.Graph, GradientGraphBuilder.WithPixels(ShapeProbe.Run(forward, "x", dims, dims[0], Sessions), forward.Graph, "x"));
+        var shapes = cropped.Graph.Node.Where(n => n.OpType == "Conv" && n.Output[0] == "y")
+            .Select(n => cropped.Graph.Initializer.Single(i => i.Name == n.Input[1]).Dims.Skip(2).ToArray()).ToList();
         Assert.HasCount(1, shapes, "the forward Conv");
         CollectionAssert.AreEqual(expected, shapes[0]);
         Verify(forward, dims, Uniform);
     }
+
+    /// <summary>
+    /// Whether the gradient graph computes the forward Conv as one Gemm with the unrolled convolution
+    /// (ForwardRewrites.SmallConvsAsGemm) — no Conv left, and a Gemm reading an unrolled matrix — and the
+    /// finite-difference check (which also compares the rewritten forward's output with the model's).
+    /// </summary>
+    private static void VerifyGemmPath(bool expected, long[] dims, Action<GraphBuilder> build)
+    {
+        var forward = Model(dims, build);
+        var (gradient, _) = GradientModel(forward, dims);
+        var nodes = gradient.Graph.Node;
+        bool gemm = nodes.Any(n => n.OpType == "Gemm" && n.Input[1].EndsWith(".unrolled", StringComparison.Ordinal));
+        Assert.AreEqual(expected, gemm, $"ops: {string.Join(", ", nodes.Select(n => n.OpType))}");
+        Assert.AreEqual(expected ? 0 : 1, nodes.Count(n => n.OpType == "Conv" && n.Output[0] == "y"));
+        Verify(forward, dims, Uniform);
+    }
+
+    [TestMethod]
+    public void ConvOverATwoByTwoMapRunsAsOneGemm() =>
+        // Every tap of the 3×3 kernel connects some input and output position of the 2×2 map: the unrolled matrix is dense.
+        VerifyGemmPath(true, [2, 16, 2, 2], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(40, 8 * 16 * 3 * 3), 8, 16, 3, 3), b.Initializer("b", RandomValues(41, 8), 8)],
+            ["y"], Attr("pads", [1L, 1, 1, 1])));
+
+    [TestMethod]
+    public void GroupedStridedConvOverASmallMapRunsAsOneGemm() =>
+        // Two groups (half of each row belongs to the other group: exactly the threshold), stride 2 on one axis,
+        // a pad on one side only, and a bias shared through an Identity as PyTorch's exporter writes equal parameters.
+        VerifyGemmPath(true, [3, 4, 2, 3], b =>
+        {
+            var bias = b.Add("Identity", [b.Initializer("b", RandomValues(42, 6), 6)]);
+            b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(43, 6 * 2 * 3 * 3), 6, 2, 3, 3), bias],
+                ["y"], Attr("strides", [1L, 2]), Attr("pads", [1L, 0, 0, 0]), Attr("group", 2L));
+        });
+
+    [TestMethod]
+    public void ConvWhoseUnrolledMatrixIsMostlyZerosStaysAConv() =>
+        // A 3×3 kernel over a 4×4 map: 100 of the 256 (input, output) position pairs are taps.
+        VerifyGemmPath(false, [1, 16, 4, 4], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(44, 4 * 16 * 3 * 3), 4, 16, 3, 3)],
+            ["y"], Attr("pads", [1L, 1, 1, 1])));
 
     [TestMethod]
     public void ConvOverAOneByOneMapKeepsOnlyTheCentreTap() =>

@@ -179,17 +179,29 @@ internal sealed class ConvRule : IBackwardRule
         {
             return null;
         }
-        long m = w.Dims[0], cPerGroup = w.Dims[1], kh = w.Dims[2], kw = w.Dims[3];
-        long mPerGroup = m / group, channels = cPerGroup * group;
-        long hi = x.Dims[2], wi = x.Dims[3], ho = y.Dims[2], wo = y.Dims[3];
-        long rows = m * ho * wo, columns = channels * hi * wi;
-        if (rows * columns > MaximumDenseEntries)
+        long channels = w.Dims[1] * group, hi = x.Dims[2], wi = x.Dims[3];
+        long rows = w.Dims[0] * y.Dims[2] * y.Dims[3], columns = channels * hi * wi;
+        if (rows * columns > MaximumDenseEntries || 4 * Taps(w.Dims, window, x, y) < rows * columns)
         {
             return null;
         }
-        var matrix = new float[rows * columns];
-        long taps = 0;
-        var source = w.FloatValue;
+        var flat = c.Op("Reshape", [dy, c.Ints1D(0, rows)]);
+        var product = c.Op("MatMul", [flat, c.Builder.Initializer($"{node.Name}.unrolled", Unrolled(w.FloatValue, w.Dims, window, group, x, y), rows, columns)]);
+        return c.Op("Reshape", [product, c.Ints1D(0, channels, hi, wi)]);
+    }
+
+    /// <summary>
+    /// A 2-D convolution over static spatial sizes unrolled into a matrix, A[(m, o), (c, i)] = W[m, c, k] where input
+    /// position i = o·s + k·d − pad (rows: output channel and position; columns: input channel and position; zero
+    /// where no tap connects them). The forward Conv is x · Aᵀ per image, its input gradient dY · A.
+    /// </summary>
+    internal static float[] Unrolled(float[] weight, long[] weightDims, Window window, long group, TensorInfo x, TensorInfo y)
+    {
+        long m = weightDims[0], cPerGroup = weightDims[1], kh = weightDims[2], kw = weightDims[3];
+        long mPerGroup = m / group, channels = cPerGroup * group;
+        long hi = x.Dims[2], wi = x.Dims[3], ho = y.Dims[2], wo = y.Dims[3];
+        long columns = channels * hi * wi;
+        var matrix = new float[m * ho * wo * columns];
         for (long mo = 0; mo < m; mo++)
         {
             long g = mo / mPerGroup;
@@ -208,8 +220,7 @@ internal sealed class ConvRule : IBackwardRule
                                 long iw = ow * window.Strides[1] + v * window.Dilations[1] - window.PadsBegin[1];
                                 if (iw >= 0 && iw < wi)
                                 {
-                                    matrix[row * columns + ((g * cPerGroup + ci) * hi + ih) * wi + iw] = source[((mo * cPerGroup + ci) * kh + u) * kw + v];
-                                    taps++;
+                                    matrix[row * columns + ((g * cPerGroup + ci) * hi + ih) * wi + iw] = weight[((mo * cPerGroup + ci) * kh + u) * kw + v];
                                 }
                             }
                         }
@@ -217,13 +228,30 @@ internal sealed class ConvRule : IBackwardRule
                 }
             }
         }
-        if (4 * taps < rows * columns)
+        return matrix;
+    }
+
+    /// <summary>
+    /// How many entries of <see cref="Unrolled"/>'s matrix are taps: per output channel and input channel of its
+    /// group, the (output position, kernel tap) pairs that read a real input position, counted per axis.
+    /// </summary>
+    internal static long Taps(long[] weightDims, Window window, TensorInfo x, TensorInfo y)
+    {
+        long pairs = weightDims[0] * weightDims[1];
+        for (int i = 0; i < 2; i++)
         {
-            return null;
+            long live = 0;
+            for (long o = 0; o < y.Dims[2 + i]; o++)
+            {
+                for (long u = 0; u < weightDims[2 + i]; u++)
+                {
+                    long at = o * window.Strides[i] + u * window.Dilations[i] - window.PadsBegin[i];
+                    live += at >= 0 && at < x.Dims[2 + i] ? 1 : 0;
+                }
+            }
+            pairs *= live;
         }
-        var flat = c.Op("Reshape", [dy, c.Ints1D(0, rows)]);
-        var product = c.Op("MatMul", [flat, c.Builder.Initializer($"{node.Name}.unrolled", matrix, rows, columns)]);
-        return c.Op("Reshape", [product, c.Ints1D(0, channels, hi, wi)]);
+        return pairs;
     }
 
     /// <summary>
