@@ -21,6 +21,7 @@ public static class CommandLineApp
 
     public static int Run(RootCommand root, string[] args, TextWriter? error = null)
     {
+        ProcessMemory.KeepFreedMemory();
         error ??= Console.Error;
         if (!root.Options.Contains(Verbose))
         {

@@ -109,7 +109,9 @@ public sealed class RuleTests
         var ops = gradient.Graph.Node.Select(n => n.OpType).ToList();
         bool flipped = gradient.Graph.Initializer.Any(i => i.Name.EndsWith(".flipped_weight", StringComparison.Ordinal));
         bool spread = flipped && ops.Contains("Resize");
-        bool dense = gradient.Graph.Initializer.Any(i => i.Name.EndsWith(".unrolled", StringComparison.Ordinal));
+        bool dense = gradient.Graph.Node.Any(n => n.OpType == "MatMul" && n.Input[1].EndsWith(".unrolled", StringComparison.Ordinal));
+        // The forward Conv is still there: its rule, not the forward rewrite to a Gemm, made the gradient.
+        Assert.AreEqual(1, gradient.Graph.Node.Count(n => n.OpType == "Conv" && n.Output[0] == "y"));
         Assert.AreEqual(expected, spread ? "spread" : flipped ? "flipped" : dense ? "dense" : "transposed", $"ops: {string.Join(", ", ops)}");
         Assert.AreEqual(flipped || dense ? 0 : 1, ops.Count(o => o == "ConvTranspose"));
         Verify(forward, dims, Uniform);
@@ -149,8 +151,9 @@ public sealed class RuleTests
         // Dilated, with asymmetric pads and strides (a quarter of the unrolled matrix is taps: the threshold).
         VerifyConvPath("dense", [2, 6, 3, 3], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(39, 4 * 6 * 2 * 2), 4, 6, 2, 2)],
             ["y"], Attr("strides", [2L, 1]), Attr("pads", [1L, 0, 0, 1]), Attr("dilations", [1L, 2])));
-        // Two groups: half of each row of the matrix belongs to the other group, so it is sparser — still over a quarter here.
-        VerifyConvPath("dense", [1, 4, 2, 2], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(40, 4 * 2 * 2 * 2), 4, 2, 2, 2)],
+        // Two groups: half of each row of the matrix belongs to the other group, so it is sparser — a third here: over
+        // a quarter, and under the half at which the forward Conv itself becomes a Gemm (ForwardRewrites.SmallConvsAsGemm).
+        VerifyConvPath("dense", [1, 4, 2, 3], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(40, 4 * 2 * 2 * 2), 4, 2, 2, 2)],
             ["y"], Attr("strides", [2L, 2]), Attr("group", 2L)));
     }
 
@@ -226,6 +229,12 @@ public sealed class RuleTests
             b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(43, 6 * 2 * 3 * 3), 6, 2, 3, 3), bias],
                 ["y"], Attr("strides", [1L, 2]), Attr("pads", [1L, 0, 0, 0]), Attr("group", 2L));
         });
+
+    [TestMethod]
+    public void StridedConvWithWidePadsOverASmallMapRunsAsOneGemm() =>
+        // Stride 2 with pads 2 over a row of 3: the three outputs read 1, 3 and 1 of the inputs (5 of 9 pairs are taps).
+        VerifyGemmPath(true, [2, 3, 1, 3], b => b.AddMulti("Conv", ["x", b.Initializer("w", RandomValues(45, 4 * 3 * 1 * 3), 4, 3, 1, 3), b.Initializer("b", RandomValues(46, 4), 4)],
+            ["y"], Attr("strides", [1L, 2]), Attr("pads", [0L, 2, 0, 2])));
 
     [TestMethod]
     public void ConvWhoseUnrolledMatrixIsMostlyZerosStaysAConv() =>
