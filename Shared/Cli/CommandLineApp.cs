@@ -21,7 +21,6 @@ public static class CommandLineApp
 
     public static int Run(RootCommand root, string[] args, TextWriter? error = null)
     {
-        ProcessMemory.KeepFreedMemory();
         error ??= Console.Error;
         if (!root.Options.Contains(Verbose))
         {

@@ -59,7 +59,6 @@ internal static class TorchRuntime
     public static Device Initialize(string device, int threads)
     {
         EnsureLoadable();
-        ProcessMemory.KeepFreedMemory();
         if (threads > 0)
         {
             set_num_threads(threads);

@@ -8,6 +8,7 @@ using RobustEval.ModelCards;
 using RobustEval.Onnx;
 using RobustEval.Trainer.Architectures;
 using RobustEval.Trainer.Export;
+using RobustEval.Trainer.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn.functional;
@@ -58,6 +59,7 @@ internal sealed class TrainingRun(TrainingOptions options, Dataset train, Datase
 
     public TrainingResult Run(bool resume)
     {
+        ProcessMemory.KeepFreedMemory();
         var spec = ArchitectureCatalog.Get(options.Architecture);
         options.Validate(spec, train, test);
         paths.EnsureWritable();

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace RobustEval;
+namespace RobustEval.Trainer.Native;
 
 /// <summary>How the C allocator treats freed memory, for the whole process.</summary>
 internal static class ProcessMemory
@@ -10,10 +10,11 @@ internal static class ProcessMemory
     /// <summary>
     /// libtorch allocates its CPU tensors with the C allocator, and glibc hands freed blocks above its trim and mmap
     /// thresholds back to the system, so every large temporary of every training step was page-faulted in afresh: on
-    /// the project's 2-core EPYC VM a standard MNIST epoch ran at a quarter of its speed, and the PyTorch reference's
-    /// forward+backward six times slower (bench/NOTES.md). Freed memory stays in the process instead, as ONNX
-    /// Runtime's arena keeps its own: no trimming, no mmap for large blocks. Resident memory then stays near its peak
-    /// until the process ends. Without glibc (musl, other systems) nothing changes. Called once per process, at start.
+    /// the project's 2-core EPYC VM a standard MNIST epoch ran at a quarter of its speed (bench/NOTES.md, as the PyTorch
+    /// reference did before it kept its freed memory too). Freed memory stays in the process instead: no trimming, no
+    /// mmap for large blocks; resident memory then stays near its peak until the process ends. Called when training
+    /// starts, not by the evaluator: ONNX Runtime keeps its own arena, and its attacks measured 4–10 % slower with
+    /// these settings. Without glibc (musl, other systems) nothing changes.
     /// </summary>
     public static void KeepFreedMemory()
     {
