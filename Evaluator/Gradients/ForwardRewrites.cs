@@ -143,10 +143,10 @@ internal static class ForwardRewrites
             ]);
             graph.Node[q] = fused;
             graph.Node.RemoveAt(p);
-            graph.Node.Insert(p, Node(builder, "Reshape", [windows, builder.Ints("shape", 0, slots, cout, height, width)], bySlot));
-            graph.Node.Insert(p + 1, Node(builder, "ArgMax", [bySlot], first, Attr("axis", 1L), Attr("keepdims", 1L), Attr("select_last_index", 0L)));
-            graph.Node.Insert(p + 2, Node(builder, "GatherElements", [bySlot, first], maxima, Attr("axis", 1L)));
-            graph.Node.Insert(p + 3, Node(builder, "Reshape", [maxima, builder.Ints("shape", 0, cout, height, width)], pool.Output[0]));
+            graph.Node.Insert(p, builder.Node("Reshape", [windows, builder.Ints("shape", 0, slots, cout, height, width)], [bySlot]));
+            graph.Node.Insert(p + 1, builder.Node("ArgMax", [bySlot], [first], Attr("axis", 1L), Attr("keepdims", 1L), Attr("select_last_index", 0L)));
+            graph.Node.Insert(p + 2, builder.Node("GatherElements", [bySlot, first], [maxima], Attr("axis", 1L)));
+            graph.Node.Insert(p + 3, builder.Node("Reshape", [maxima, builder.Ints("shape", 0, cout, height, width)], [pool.Output[0]]));
             p += 3;
             bool[] batchAxes(int rank) => Enumerable.Range(0, rank).Select(i => i == 0 && y.IsBatchAxis(0)).ToArray();
             extended[windows] = new TensorInfo([batch, slots * cout, height, width], batchAxes(4), TensorElementType.Float, null, null);
@@ -253,11 +253,9 @@ internal static class ForwardRewrites
         for (int n = 0; n < graph.Node.Count; n++)
         {
             var conv = graph.Node[n];
-            TensorProto? bias = null;
             if (ConstantConv2D(conv, initializers, tensors) is not var (weight, x, y)
                 || Enumerable.Range(1, 3).Any(i => x.IsBatchAxis(i) || y.IsBatchAxis(i) || x.Dims[i] <= 0 || y.Dims[i] <= 0)
-                || (conv.Input.Count > 2 && conv.Input[2].Length > 0
-                    && !(initializers.TryGetValue(conv.Input[2], out bias) && bias.DataType == (int)TensorProto.Types.DataType.Float && bias.Dims.Count == 1)))
+                || !ConstantBias(conv, initializers, out var bias) || bias is { Dims.Count: not 1 })
             {
                 continue;
             }
@@ -278,9 +276,9 @@ internal static class ForwardRewrites
                 long positions = y.Dims[2] * y.Dims[3];
                 inputs.Add(builder.Initializer(conv.Input[2] + ".unrolled", Enumerable.Range(0, (int)rows).Select(i => b[i / positions]).ToArray(), rows));
             }
-            graph.Node[n] = Node(builder, "Flatten", [conv.Input[0]], flat, Attr("axis", 1L));
-            graph.Node.Insert(n + 1, Node(builder, "Gemm", [.. inputs], product, Attr("transB", 1L)));
-            graph.Node.Insert(n + 2, Node(builder, "Reshape", [product, builder.Ints("shape", 0, y.Dims[1], y.Dims[2], y.Dims[3])], conv.Output[0]));
+            graph.Node[n] = builder.Node("Flatten", [conv.Input[0]], [flat], Attr("axis", 1L));
+            graph.Node.Insert(n + 1, builder.Node("Gemm", inputs, [product], Attr("transB", 1L)));
+            graph.Node.Insert(n + 2, builder.Node("Reshape", [product, builder.Ints("shape", 0, y.Dims[1], y.Dims[2], y.Dims[3])], [conv.Output[0]]));
             n += 2;
             extended[flat] = new TensorInfo([x.Dims[0], columns], [x.IsBatchAxis(0), false], TensorElementType.Float, null, null);
             extended[product] = new TensorInfo([y.Dims[0], rows], [y.IsBatchAxis(0), false], TensorElementType.Float, null, null);
@@ -290,16 +288,6 @@ internal static class ForwardRewrites
 
     /// <summary>The least fraction of taps in the unrolled matrix for <see cref="SmallConvsAsGemm"/>.</summary>
     internal const double GemmDensity = 0.5;
-
-    /// <summary>A node with one output, named by <paramref name="builder"/>, for a rewrite to place.</summary>
-    private static NodeProto Node(GraphBuilder builder, string op, string[] inputs, string output, params AttributeProto[] attributes)
-    {
-        var node = new NodeProto { OpType = op, Name = builder.Fresh("node/" + op) };
-        node.Input.AddRange(inputs);
-        node.Output.Add(output);
-        node.Attribute.AddRange(attributes);
-        return node;
-    }
 
     /// <summary>
     /// A 2-D convolution the forward rewrites may rebuild: a standard-domain Conv whose weight is a constant 4-D float
@@ -313,6 +301,17 @@ internal static class ForwardRewrites
             && tensors.TryGetValue(conv.Input[0], out var x) && tensors.TryGetValue(conv.Output[0], out var y) && x.Rank == 4 && y.Rank == 4
             ? (weight, x, y)
             : null;
+
+    /// <summary>
+    /// Whether a convolution's bias, if it has one, is a constant float tensor (given in <paramref name="bias"/>; null
+    /// when there is no bias).
+    /// </summary>
+    private static bool ConstantBias(NodeProto conv, Dictionary<string, TensorProto> initializers, out TensorProto? bias)
+    {
+        bias = null;
+        return conv.Input.Count <= 2 || conv.Input[2].Length == 0
+            || (initializers.TryGetValue(conv.Input[2], out bias) && bias.DataType == (int)TensorProto.Types.DataType.Float);
+    }
 
     /// <summary>
     /// The graph's float and integer constants by name: its initializers, and the outputs of Identity nodes that
@@ -360,7 +359,7 @@ internal static class ForwardRewrites
     {
         if (ConstantConv2D(conv, initializers, tensors) is not var (weight, x, z)
             || weight.Dims[1] >= ConvRule.MinimumChannels || GradientContext.Int(conv, "group", 1) != 1
-            || (conv.Input.Count > 2 && conv.Input[2].Length > 0 && !(initializers.TryGetValue(conv.Input[2], out var bias) && bias.DataType == (int)TensorProto.Types.DataType.Float))
+            || !ConstantBias(conv, initializers, out _)
             || !tensors.TryGetValue(pool.Output[0], out var y) || y.Rank != 4 || z.IsBatchAxis(1) || z.IsBatchAxis(2) || z.IsBatchAxis(3))
         {
             return null;

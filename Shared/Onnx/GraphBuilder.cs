@@ -50,12 +50,18 @@ internal sealed class GraphBuilder
     public string[] AddMulti(string opType, IEnumerable<string> inputs, IReadOnlyList<string?> outputHints, params AttributeProto[] attributes)
     {
         var outputs = outputHints.Select(h => h is null ? "" : Fresh(h)).ToArray();
+        Graph.Node.Add(Node(opType, inputs, outputs, attributes));
+        return outputs;
+    }
+
+    /// <summary>A node with a fresh name and the given (already named) outputs, not yet placed in the graph.</summary>
+    public NodeProto Node(string opType, IEnumerable<string> inputs, IEnumerable<string> outputs, params AttributeProto[] attributes)
+    {
         var node = new NodeProto { OpType = opType, Name = Fresh("node/" + opType) };
         node.Input.AddRange(inputs);
         node.Output.AddRange(outputs);
         node.Attribute.AddRange(attributes);
-        Graph.Node.Add(node);
-        return outputs;
+        return node;
     }
 
     public string Initializer(string hint, ReadOnlySpan<float> values, params long[] dims)
