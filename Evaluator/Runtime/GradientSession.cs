@@ -13,7 +13,7 @@ namespace RobustEval.Evaluator.Runtime;
 /// </summary>
 public sealed class GradientSession : IDisposable
 {
-    private readonly InferenceSession _session;
+    private readonly InferenceSession[] _lanes;
     private readonly RunOptions _run = new();
     private readonly string[] _inputNames;
     private static readonly string[] OutputNames = [GradientGraphBuilder.LogitsName, Objective.LossName, GradientGraphBuilder.GradientName];
@@ -26,7 +26,8 @@ public sealed class GradientSession : IDisposable
         Loss = loss ?? Loss.CrossEntropy;
         Loss.CheckClasses(classifier.Classes, classifier.Path);
         Model = GradientGraphBuilder.Build(classifier, Loss);
-        _session = sessions.Create(Model.ToByteArray());
+        // A model with a fixed batch size takes whole batches only, so it cannot be split between lanes.
+        _lanes = classifier.FixedBatch is null ? sessions.CreateLanes(Model.ToByteArray()) : [sessions.Create(Model.ToByteArray())];
         _inputNames = Loss.Targeted ? [Classifier.PixelsName, Objective.LabelsName, Objective.TargetsName] : [Classifier.PixelsName, Objective.LabelsName];
     }
 
@@ -37,6 +38,9 @@ public sealed class GradientSession : IDisposable
 
     /// <summary>The gradient graph this session runs.</summary>
     internal ModelProto Model { get; }
+
+    /// <summary>How many sessions each batch is split between (<see cref="OrtSessions.CreateLanes"/>).</summary>
+    internal int Lanes => _lanes.Length;
 
     /// <summary>How many model evaluations (forward + backward passes over a batch) have run.</summary>
     public long Evaluations { get; private set; }
@@ -92,6 +96,8 @@ public sealed class GradientSession : IDisposable
     /// <summary>
     /// Runs the graph on the first <paramref name="count"/> examples of the buffers, filling their logits, loss and
     /// gradient. A model with a fixed batch size gets a full batch: the rest is padded with the first example.
+    /// With several lanes (<see cref="OrtSessions.CreateLanes"/>) each runs on its own consecutive share of the
+    /// examples at the same time; every example's results are its own, however the batch is split.
     /// </summary>
     public void Evaluate(Buffers buffers, int count) => Evaluate(buffers, count, counted: true);
 
@@ -113,33 +119,28 @@ public sealed class GradientSession : IDisposable
                 targets[pad] = targets[0];
             }
         }
-        long[] imageShape = [width, c.Channels, c.Height, c.Width];
-        var memory = OrtMemoryInfo.DefaultInstance;
-        var values = new List<OrtValue>(6);
+        int lanes = Math.Min(_lanes.Length, width);
         try
         {
-            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Pixels.AsMemory(0, width * c.ImageSize), imageShape));
-            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Labels.AsMemory(0, width), [width]));
-            if (Loss.Targeted)
+            if (lanes == 1)
             {
-                values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Targets.AsMemory(0, width), [width]));
+                Run(_lanes[0], buffers, 0, width);
             }
-            int inputs = values.Count;
-            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Logits.AsMemory(0, width * c.Classes), [width, c.Classes]));
-            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Loss.AsMemory(0, width), [width]));
-            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Gradient.AsMemory(0, width * c.ImageSize), imageShape));
-            _session.Run(_run, _inputNames, values.Take(inputs).ToArray(), OutputNames, values.Skip(inputs).ToArray());
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new UserErrorException($"ONNX Runtime failed on the gradient graph: {e.Message.Split('\n')[0]}{OrtSessions.AllocationHint(e, capped: false)}", e);
-        }
-        finally
-        {
-            foreach (var value in values)
+            else
             {
-                value.Dispose();
+                // Consecutive shares, the first ones an example longer when the batch does not divide evenly.
+                Parallel.For(0, lanes, new ParallelOptions { MaxDegreeOfParallelism = lanes }, lane =>
+                {
+                    int share = width / lanes, extra = width % lanes;
+                    int start = lane * share + Math.Min(lane, extra);
+                    Run(_lanes[lane], buffers, start, share + (lane < extra ? 1 : 0));
+                });
             }
+        }
+        catch (Exception e) when (e is OnnxRuntimeException || (e is AggregateException a && a.InnerExceptions[0] is OnnxRuntimeException))
+        {
+            var error = e as OnnxRuntimeException ?? (OnnxRuntimeException)((AggregateException)e).InnerExceptions[0];
+            throw new UserErrorException($"ONNX Runtime failed on the gradient graph: {error.Message.Split('\n')[0]}{OrtSessions.AllocationHint(error, capped: false)}", error);
         }
         if (counted)
         {
@@ -148,12 +149,45 @@ public sealed class GradientSession : IDisposable
         }
     }
 
+    /// <summary>Runs <paramref name="session"/> on examples <paramref name="start"/> … <paramref name="start"/> + <paramref name="count"/> − 1 of the buffers, in place.</summary>
+    private void Run(InferenceSession session, Buffers buffers, int start, int count)
+    {
+        var c = Classifier;
+        long[] imageShape = [count, c.Channels, c.Height, c.Width];
+        var memory = OrtMemoryInfo.DefaultInstance;
+        var values = new List<OrtValue>(6);
+        try
+        {
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Pixels.AsMemory(start * c.ImageSize, count * c.ImageSize), imageShape));
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Labels.AsMemory(start, count), [count]));
+            if (Loss.Targeted)
+            {
+                values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Targets.AsMemory(start, count), [count]));
+            }
+            int inputs = values.Count;
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Logits.AsMemory(start * c.Classes, count * c.Classes), [count, c.Classes]));
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Loss.AsMemory(start, count), [count]));
+            values.Add(OrtValue.CreateTensorValueFromMemory(memory, buffers.Gradient.AsMemory(start * c.ImageSize, count * c.ImageSize), imageShape));
+            session.Run(_run, _inputNames, values.Take(inputs).ToArray(), OutputNames, values.Skip(inputs).ToArray());
+        }
+        finally
+        {
+            foreach (var value in values)
+            {
+                value.Dispose();
+            }
+        }
+    }
+
     /// <summary>Ends ONNX Runtime profiling (when the sessions were created with a profile prefix) and returns the profile's path.</summary>
-    public string EndProfiling() => _session.EndProfiling();
+    public string EndProfiling() => _lanes[0].EndProfiling();
 
     public void Dispose()
     {
-        _session.Dispose();
+        foreach (var lane in _lanes)
+        {
+            lane.Dispose();
+        }
         _run.Dispose();
     }
 }

@@ -17,6 +17,11 @@ using RobustEval.Trainer.Training;
 // bench/run.sh runs this from the repository root. Each benchmark alternates RobustEval and the PyTorch reference
 // (bench/reference.py) for several rounds in this one process run, and reports the median of each and their ratio.
 var options = BenchOptions.Parse(args);
+if (options.TimeGraph is { } graphFile)
+{
+    Profile.Graph(graphFile, options.Batch, options.Threads, 20);
+    return 0;
+}
 var root = Directory.GetCurrentDirectory();
 var work = Directory.CreateTempSubdirectory("robusteval-bench-").FullName;
 // The torchvision nets a run selected, for their peak-memory rows.

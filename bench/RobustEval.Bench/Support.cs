@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace RobustEval.Bench;
 
 internal sealed record BenchOptions(int Threads, int Rounds, double Seconds, IReadOnlyList<string>? Only, string? Output, string? Profile,
-    string Device, int TrainBatch, int TrainImages)
+    string Device, int TrainBatch, int TrainImages, string? TimeGraph, int Batch)
 {
     public bool Cuda => Device == "cuda";
 
@@ -15,7 +15,8 @@ internal sealed record BenchOptions(int Threads, int Rounds, double Seconds, IRe
         double seconds = 3;
         List<string>? only = null;
         string? output = null;
-        string? profile = null;
+        string? profile = null, timeGraph = null;
+        int batch = 256;
         string device = "cpu";
         for (int i = 0; i < args.Length; i++)
         {
@@ -31,16 +32,18 @@ internal sealed record BenchOptions(int Threads, int Rounds, double Seconds, IRe
                 case "--device": device = Next(); break;
                 case "--train-batch": trainBatch = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--train-images": trainImages = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--time-graph": timeGraph = Next(); break;
+                case "--batch": batch = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 default:
                     throw new ArgumentException($"unknown option {args[i]} (--threads, --rounds, --seconds, --only a,b, --out FILE.json, --profile fgm|pgd|apgd[:resnet18|mobilenet_v2|…], " +
-                        "--device cpu|cuda, --train-batch N, --train-images N)");
+                        "--device cpu|cuda, --train-batch N, --train-images N, --time-graph FILE.onnx [--batch N])");
             }
         }
         if (device is not ("cpu" or "cuda"))
         {
             throw new ArgumentException($"--device {device}: cpu or cuda");
         }
-        return new BenchOptions(threads, rounds, seconds, only, output, profile, device, trainBatch, trainImages);
+        return new BenchOptions(threads, rounds, seconds, only, output, profile, device, trainBatch, trainImages, timeGraph, batch);
     }
 }
 

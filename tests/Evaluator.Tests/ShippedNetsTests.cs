@@ -52,6 +52,48 @@ public sealed class ShippedNetsTests
         Assert.IsEmpty(totals.Flags(), $"{net}: {string.Join("; ", totals.Flags())}");
     }
 
+    /// <summary>
+    /// On two threads a gradient graph runs as two one-thread sessions, each on its share of the batch
+    /// (<see cref="OrtSessions.CreateLanes"/>): every example's logits, loss and gradient must be those one session
+    /// computes for the whole batch — an odd batch (uneven shares), a targeted loss (the targets are split too),
+    /// and a single example (one lane only).
+    /// </summary>
+    [TestMethod]
+    public void LanesSplitABatchWithoutChangingAnyExample()
+    {
+        var model = Repository.Path("Models", "mnist-baseline.onnx");
+        var twoThreads = new OrtSessions(DeviceChoice.Cpu, threads: 2);
+        using var lanes = new GradientSession(ClassifierLoader.Load(model, null, twoThreads), twoThreads, Gradients.Loss.CrossEntropyTargeted);
+        using var single = new GradientSession(ClassifierLoader.Load(model, null, GradientChecker.Sessions), GradientChecker.Sessions, Gradients.Loss.CrossEntropyTargeted);
+        Assert.AreEqual(2, lanes.Lanes);
+        Assert.AreEqual(1, single.Lanes);
+        var data = new DatasetCatalog(DataDirectories.Default()).Load(Repository.Path("Models", "mnist-sample.npz")).Data;
+        foreach (int count in new[] { 7, 1 })
+        {
+            var results = new List<(float[] Logits, float[] Loss, float[] Gradient)>();
+            foreach (var session in new[] { lanes, single })
+            {
+                var buffers = session.For(count);
+                data.Pixels[..(count * 784)].CopyTo(buffers.Pixels);
+                for (int i = 0; i < count; i++)
+                {
+                    buffers.Labels[i] = data.Label(i);
+                    buffers.Targets![i] = (data.Label(i) + 1 + i) % 10;
+                }
+                session.Evaluate(buffers, count);
+                results.Add((buffers.Logits[..(count * 10)], buffers.Loss[..count], buffers.Gradient[..(count * 784)]));
+            }
+            WholeModelGradientTests.AssertClose(results[1].Logits, results[0].Logits, 1e-5, $"logits of {count}");
+            WholeModelGradientTests.AssertClose(results[1].Loss, results[0].Loss, 1e-5, $"losses of {count}");
+            for (int i = 0; i < count; i++)
+            {
+                // Each example on its own scale: a wrong offset would hand one example another's gradient.
+                WholeModelGradientTests.AssertClose(results[1].Gradient[(i * 784)..((i + 1) * 784)], results[0].Gradient[(i * 784)..((i + 1) * 784)], 1e-4,
+                    $"gradient of example {i} of {count}");
+            }
+        }
+    }
+
     /// <summary>The shipped net <paramref name="net"/> on two CPU threads, and the first digits of its sample.</summary>
     private static (Dataset Data, GradientSessions Gradients) Load(string net)
     {
