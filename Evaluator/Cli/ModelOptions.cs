@@ -15,7 +15,12 @@ internal sealed class ModelOptions
         DefaultValueFactory = _ => "auto",
     };
 
-    public Option<int> Threads { get; } = new("--threads") { Description = "CPU threads for ONNX Runtime (0: all cores)", DefaultValueFactory = _ => 0 };
+    public Option<int> Threads { get; } = new("--threads")
+    {
+        Description = "CPU threads for ONNX Runtime (0: all cores). With two or more, the gradient graph runs as two sessions that split each " +
+            "batch, each on half the threads (faster; ROBUSTEVAL_ORT_LANES=1 keeps one session, which uses less memory and suits --batch 1)",
+        DefaultValueFactory = _ => 0,
+    };
 
     public PreprocessingOptions Preprocessing { get; } = new();
 
