@@ -4,6 +4,9 @@
 #   bench/run.sh [--threads 2] [--rounds 3] [--seconds 3] [--only fgsm,pgd] [--out results.json] [--profile fgm|pgd|apgd[:NET]]
 # --profile prints ONNX Runtime's kernel time by op type and the costliest nodes: on the MNIST net, or on a torchvision
 # net at 32×32 (NET: resnet18, mobilenet_v2, … as tests/Evaluator.Tests/Reference/torchvision_models.py names them).
+#   bench/run.sh --time-graph FILE.onnx [--batch 256] [--threads 2] times one ONNX graph on random inputs (say, a gradient
+# graph from `evaluator gradient-graph`, edited by hand to try a rewrite), as one session and as the two lanes a
+# gradient session uses, and prints its profile.
 # The GPU variant for the trainer is bench/gpu.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."

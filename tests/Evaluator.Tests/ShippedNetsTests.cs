@@ -56,7 +56,7 @@ public sealed class ShippedNetsTests
     /// On two threads a gradient graph runs as two one-thread sessions, each on its share of the batch
     /// (<see cref="OrtSessions.CreateLanes"/>): every example's logits, loss and gradient must be those one session
     /// computes for the whole batch — an odd batch (uneven shares), a targeted loss (the targets are split too),
-    /// and a single example (one lane only).
+    /// and a single example (one lane only). (Run without ROBUSTEVAL_ORT_LANES set, which would keep one session.)
     /// </summary>
     [TestMethod]
     public void LanesSplitABatchWithoutChangingAnyExample()
