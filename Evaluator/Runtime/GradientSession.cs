@@ -122,25 +122,17 @@ public sealed class GradientSession : IDisposable
         int lanes = Math.Min(_lanes.Length, width);
         try
         {
-            if (lanes == 1)
+            // Consecutive shares, the first ones an example longer when the batch does not divide evenly.
+            OrtSessions.SideBySide(lanes, lane =>
             {
-                Run(_lanes[0], buffers, 0, width);
-            }
-            else
-            {
-                // Consecutive shares, the first ones an example longer when the batch does not divide evenly.
-                Parallel.For(0, lanes, new ParallelOptions { MaxDegreeOfParallelism = lanes }, lane =>
-                {
-                    int share = width / lanes, extra = width % lanes;
-                    int start = lane * share + Math.Min(lane, extra);
-                    Run(_lanes[lane], buffers, start, share + (lane < extra ? 1 : 0));
-                });
-            }
+                int share = width / lanes, extra = width % lanes;
+                int start = lane * share + Math.Min(lane, extra);
+                Run(_lanes[lane], buffers, start, share + (lane < extra ? 1 : 0));
+            });
         }
-        catch (Exception e) when (e is OnnxRuntimeException || (e is AggregateException a && a.InnerExceptions[0] is OnnxRuntimeException))
+        catch (OnnxRuntimeException e)
         {
-            var error = e as OnnxRuntimeException ?? (OnnxRuntimeException)((AggregateException)e).InnerExceptions[0];
-            throw new UserErrorException($"ONNX Runtime failed on the gradient graph: {error.Message.Split('\n')[0]}{OrtSessions.AllocationHint(error, capped: false)}", error);
+            throw new UserErrorException($"ONNX Runtime failed on the gradient graph: {e.Message.Split('\n')[0]}{OrtSessions.AllocationHint(e, capped: false)}", e);
         }
         if (counted)
         {

@@ -174,18 +174,33 @@ public sealed class OrtSessions
         var created = new InferenceSession[lanes];
         try
         {
-            Parallel.For(0, lanes, new ParallelOptions { MaxDegreeOfParallelism = lanes },
-                lane => created[lane] = Create(model, false, threads / lanes + (lane < threads % lanes ? 1 : 0)));
+            SideBySide(lanes, lane => created[lane] = Create(model, false, threads / lanes + (lane < threads % lanes ? 1 : 0)));
         }
-        catch (AggregateException e)
+        catch
         {
             foreach (var session in created)
             {
                 session?.Dispose();
             }
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+            throw;
         }
         return created;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for 0 … <paramref name="count"/> − 1 at the same time (one per lane), and throws
+    /// the first failure as itself rather than wrapped, so callers catch what a single session would throw.
+    /// </summary>
+    internal static void SideBySide(int count, Action<int> body)
+    {
+        try
+        {
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = count }, body);
+        }
+        catch (AggregateException e)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
     }
 
     /// <summary>The most sessions a gradient graph is split between (only two were measured: the bench machine has two cores).</summary>
