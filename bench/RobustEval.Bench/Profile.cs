@@ -111,7 +111,7 @@ internal static class Profile
                     : NamedOnnxValue.CreateFromTensor(input.Key, new DenseTensor<float>(Enumerable.Range(0, count).Select(_ => (float)random.NextDouble()).ToArray(), dims));
             }).ToList();
         }).ToArray();
-        void Run() => Parallel.For(0, sessions.Length, new ParallelOptions { MaxDegreeOfParallelism = sessions.Length }, lane => sessions[lane].Run(feeds[lane]).Dispose());
+        void Run() => OrtSessions.SideBySide(sessions.Length, lane => sessions[lane].Run(feeds[lane]).Dispose());
         for (int i = 0; i < 3; i++)
         {
             Run();
